@@ -1,0 +1,1 @@
+"""MAM Guard: guards a MyAnonamouse account's ratio with qBittorrent."""

@@ -1,0 +1,1 @@
+"""Test support code: real qBittorrent daemons, .torrent files, the MAM simulator glue."""
