@@ -5,13 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 import os
 from pathlib import Path
+from unittest.mock import AsyncMock, patch
 
 import aiohttp
 from aioqbt.client import APIClient, create_client
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before phcc mounts its own testing_config/custom_components (toolchain.md).
 import custom_components.mam_guard  # noqa: F401
+from custom_components.mam_guard.const import (
+    CONF_MAM_BASE_URL,
+    CONF_MAM_ID,
+    CONF_QBT_PASSWORD,
+    CONF_QBT_URL,
+    CONF_QBT_USERNAME,
+    CONF_QBT_VERIFY_SSL,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from mam_simulator import MamSimulator
+from tests.support.mam_pages import default_pages
+from tests.support.mam_sim import TEST_COOKIE, running_simulator
 from tests.support.qbt_daemon import QbtDaemon, available_flavours, cleanup, start_qbt
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -47,14 +62,16 @@ def qbittorrent(socket_enabled: None, tmp_path: Path) -> Iterator[QbtDaemon]:
 
 
 @pytest.fixture(params=["4", "5"], ids=["qbt4", "qbt5"])
-def qbittorrent_any(request: pytest.FixtureRequest, socket_enabled: None, tmp_path: Path) -> Iterator[QbtDaemon]:
+def qbittorrent_any(
+    request: pytest.FixtureRequest, socket_enabled: None, tmp_path: Path
+) -> Iterator[QbtDaemon]:
     """The same test against qBittorrent 4.5 (host) and 5.x (trixie chroot)."""
     yield from _daemon(tmp_path, request.param)
 
 
 @pytest.fixture
 async def qbt_api(qbittorrent: QbtDaemon) -> AsyncIterator[APIClient]:
-    """An aioqbt client logged in to the ``qbittorrent`` daemon (for arranging and checking state)."""
+    """An aioqbt client logged in to the ``qbittorrent`` daemon (to arrange and check state)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         client = await create_client(
             qbittorrent.url + "/api/v2/", qbittorrent.username, qbittorrent.password, http=http
@@ -62,3 +79,52 @@ async def qbt_api(qbittorrent: QbtDaemon) -> AsyncIterator[APIClient]:
         assert client.api_version is not None, "login/version probe failed (cookie dropped?)"
         async with client:
             yield client
+
+
+# --- MAM simulator and a ready config entry -----------------------------------------------------
+
+
+@pytest.fixture
+async def mam_sim(socket_enabled: None) -> AsyncIterator[MamSimulator]:
+    """The MAM simulator on 127.0.0.1 with the default account and realistic rules pages."""
+    async with running_simulator() as sim:
+        sim.pages.update(default_pages())
+        yield sim
+
+
+@pytest.fixture(autouse=True)
+def no_page_gap() -> Iterator[None]:
+    """The 2 s gap between rules pages is tested once explicitly; elsewhere it only costs time."""
+    with patch("custom_components.mam_guard.rules.RULES_PAGE_GAP_SECONDS", 0):
+        yield
+
+
+@pytest.fixture
+def mock_setup_entry() -> Iterator[AsyncMock]:
+    """Config flow tests stop at the entry: no coordinators are started."""
+    with patch("custom_components.mam_guard.async_setup_entry", return_value=True) as mocked:
+        yield mocked
+
+
+def entry_data(sim: MamSimulator, qbt: QbtDaemon, cookie: str = TEST_COOKIE) -> dict[str, object]:
+    """Config entry data pointing at the simulator and a real qBittorrent."""
+    return {
+        CONF_MAM_ID: cookie,
+        CONF_MAM_BASE_URL: sim.base_url,
+        CONF_QBT_URL: qbt.url,
+        CONF_QBT_USERNAME: qbt.username,
+        CONF_QBT_PASSWORD: qbt.password,
+        CONF_QBT_VERIFY_SSL: True,
+    }
+
+
+@pytest.fixture
+def config_entry(mam_sim: MamSimulator, qbittorrent: QbtDaemon) -> MockConfigEntry:
+    """An entry for the simulator's account and the test's qBittorrent (not yet added)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="MAM FixtureUser",
+        unique_id="100001",
+        data=entry_data(mam_sim, qbittorrent),
+        options=dict(DEFAULT_OPTIONS),
+    )

@@ -1,13 +1,15 @@
 """Start and stop a real ``qbittorrent-nox`` on 127.0.0.1 for tests and benchmarks.
 
-Recipe verified in ../shared/research/qbt.md: the conf is written before the first start (legal notice
-accepted, PBKDF2 password, no ban after failed logins), every peer protocol is off and all tracker
-traffic goes to a SOCKS5 "proxy" on a loopback port where nothing listens, so nothing leaves loopback.
+Recipe verified in ../shared/research/qbt.md: the conf is written before the first start (legal
+notice accepted, PBKDF2 password, no ban after failed logins), every peer protocol is off and all
+tracker traffic goes to a SOCKS5 "proxy" on a loopback port where nothing listens, so nothing leaves
+loopback.
 
 Two flavours: the host's Debian package (4.5.2 on Debian 12) and, when ``scripts/setup`` built it
-(``MAM_GUARD_QBT5=1``), qBittorrent 5.x inside the debootstrapped trixie folder ``.toolchain/trixie-root``,
-run through ``chroot``. A chroot shares the host's network, so 127.0.0.1 works; paths handed to the
-daemon must be the ones it sees inside the chroot (``QbtDaemon.inner``).
+(``MAM_GUARD_QBT5=1``), qBittorrent 5.x inside the debootstrapped trixie folder
+``.toolchain/trixie-root``, run through ``chroot``. A chroot shares the host's network, so
+127.0.0.1 works; paths handed to the daemon must be the ones it sees inside the chroot
+(``QbtDaemon.inner``).
 """
 
 from __future__ import annotations
@@ -104,7 +106,9 @@ def write_conf(profile: Path, save_path: str, *, localhost_auth: bool = True) ->
     """Write qBittorrent.conf before the first start (keys honoured by 4.5.2 and 5.x)."""
     conf = profile / "qBittorrent" / "config" / "qBittorrent.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
-    blackhole = free_port()  # SOCKS5 "proxy" where nothing listens: announces are refused on loopback
+    blackhole = (
+        free_port()
+    )  # SOCKS5 "proxy" where nothing listens: announces are refused on loopback
     conf.write_text(
         "[LegalNotice]\nAccepted=true\n\n"
         "[BitTorrent]\n"
@@ -154,7 +158,11 @@ def start_qbt(
 
     write_conf(profile, inner(downloads), localhost_auth=localhost_auth)
     port = port or free_port()
-    args = [f"--profile={inner(profile)}", f"--webui-port={port}", f"--torrenting-port={free_port()}"]
+    args = [
+        f"--profile={inner(profile)}",
+        f"--webui-port={port}",
+        f"--torrenting-port={free_port()}",
+    ]
     if chroot is None:
         binary = shutil.which("qbittorrent-nox")
         if binary is None:
@@ -165,7 +173,7 @@ def start_qbt(
     log_path = workdir / "qbittorrent-nox.log"
     started = time.monotonic()
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
+        proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -176,11 +184,10 @@ def start_qbt(
     base = f"http://127.0.0.1:{port}"
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"qbittorrent-nox exited rc={proc.returncode}:\n{log_path.read_text(errors='replace')}"
-            )
+            log = log_path.read_text(errors="replace")
+            raise RuntimeError(f"qbittorrent-nox exited rc={proc.returncode}:\n{log}")
         try:
-            urllib.request.urlopen(base + "/api/v2/app/version", timeout=1).close()  # noqa: S310
+            urllib.request.urlopen(base + "/api/v2/app/version", timeout=1).close()
             break
         except urllib.error.HTTPError:  # 403 before login: the Web UI is up
             break
@@ -203,7 +210,7 @@ def start_qbt(
 
 
 def cleanup(daemon: QbtDaemon) -> None:
-    """Stop the daemon and remove a chroot work dir (a host work dir belongs to pytest's tmp_path)."""
+    """Stop the daemon; remove a chroot work dir (a host work dir is pytest's tmp_path)."""
     daemon.stop()
     if daemon.chroot is not None:
         shutil.rmtree(daemon.workdir, ignore_errors=True)

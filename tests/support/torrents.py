@@ -55,15 +55,21 @@ def make_torrent(
     """
     content = (name.encode() * (size // max(len(name), 1) + 1))[:size]
     pieces = b"".join(
-        hashlib.sha1(content[i : i + PIECE_LENGTH]).digest()  # noqa: S324 - BitTorrent v1 uses SHA-1
+        hashlib.sha1(content[i : i + PIECE_LENGTH]).digest()
         for i in range(0, len(content), PIECE_LENGTH)
     )
-    info = {"length": size, "name": name, "piece length": PIECE_LENGTH, "pieces": pieces, "private": 1}
+    info = {
+        "length": size,
+        "name": name,
+        "piece length": PIECE_LENGTH,
+        "pieces": pieces,
+        "private": 1,
+    }
     meta: dict[str, object] = {"announce": tracker, "info": info}
     if torrent_id is not None:
         meta["comment"] = f"https://www.myanonamouse.net/t/{torrent_id}"
     data_dir.mkdir(parents=True, exist_ok=True)
     if with_data:
         (data_dir / name).write_bytes(content)
-    info_hash = hashlib.sha1(bencode(info)).hexdigest()  # noqa: S324
+    info_hash = hashlib.sha1(bencode(info)).hexdigest()
     return TorrentFile(name, bencode(meta), info_hash, data_dir)

@@ -1,0 +1,143 @@
+"""Binary sensors: the ratio emergency and the three kinds of site event (SPEC §2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.binary_sensor import BinarySensorEntity, BinarySensorEntityDescription
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
+
+from .data import MamGuardConfigEntry
+from .entity import EmergencyEntity, MamGuardCoordinatorEntity
+from .rules import RulesCoordinator, SiteEventState
+
+PARALLEL_UPDATES = 0
+
+EMERGENCY_FREEZE = BinarySensorEntityDescription(
+    key="emergency_freeze",
+    translation_key="emergency_freeze",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+EVENT_SENSORS = tuple(
+    BinarySensorEntityDescription(key=f"{kind}_event", translation_key=f"{kind}_event")
+    for kind in ("freeleech", "bonus", "multiplier")
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MamGuardConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The emergency and the three site-event sensors."""
+    entities: list[BinarySensorEntity] = [EmergencyFreezeSensor(entry, EMERGENCY_FREEZE)]
+    entities.extend(
+        SiteEventSensor(entry.runtime_data.rules, entry, description)
+        for description in EVENT_SENSORS
+    )
+    async_add_entities(entities)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class EmergencyFreezeSensor(EmergencyEntity, BinarySensorEntity):
+    """On while a ratio emergency is declared (also while its qBittorrent actions are pending)."""
+
+    @property
+    def is_on(self) -> bool:
+        """Declared emergency."""
+        return self.entry.runtime_data.emergency.active
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """When, why, and what is still to do."""
+        record = self.entry.runtime_data.emergency.record
+        return {
+            "since": _iso(record.since),
+            "trigger_ratio": record.trigger_ratio,
+            "manual": record.manual,
+            "hold_off_until": _iso(record.hold_off_until),
+            "pending_actions": list(record.pending),
+        }
+
+
+class SiteEventSensor(MamGuardCoordinatorEntity[RulesCoordinator], BinarySensorEntity):
+    """On while MAM announces such an event and before its end date.
+
+    It turns off at the end date by itself (a timer), without waiting for the next daily refresh.
+    """
+
+    _end_timer: CALLBACK_TYPE | None = None
+
+    def __init__(
+        self,
+        coordinator: RulesCoordinator,
+        entry: MamGuardConfigEntry,
+        description: BinarySensorEntityDescription,
+    ) -> None:
+        """Which event type this sensor shows."""
+        super().__init__(coordinator, entry, description)
+        self._event_type = description.key.removesuffix("_event")
+
+    @property
+    def available(self) -> bool:
+        """Cached events stay shown while a refresh fails (SPEC §5)."""
+        return True
+
+    def _current(self) -> SiteEventState | None:
+        for event in self.coordinator.active_events(dt_util.utcnow()):
+            if event.event_type == self._event_type:
+                return event
+        return None
+
+    @property
+    def is_on(self) -> bool:
+        """An announced, not yet ended event of this type."""
+        return self._current() is not None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The announcement behind it."""
+        event = self._current()
+        return {
+            "description": event.description if event else None,
+            "end_date": _iso(event.end) if event else None,
+            "source_url": event.source_url if event else None,
+        }
+
+    async def async_added_to_hass(self) -> None:
+        """Arm the end-date timer for the initial state."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._cancel_timer)
+        self._arm_timer()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._arm_timer()
+        super()._handle_coordinator_update()
+
+    @callback
+    def _cancel_timer(self) -> None:
+        if self._end_timer is not None:
+            self._end_timer()
+            self._end_timer = None
+
+    @callback
+    def _arm_timer(self) -> None:
+        self._cancel_timer()
+        event = self._current()
+        if event is not None and event.end is not None:
+            self._end_timer = async_track_point_in_utc_time(self.hass, self._event_ended, event.end)
+
+    @callback
+    def _event_ended(self, _now: datetime) -> None:
+        self._end_timer = None
+        self._arm_timer()  # another event of the same type may follow
+        self.async_write_ha_state()

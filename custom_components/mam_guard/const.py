@@ -1,0 +1,114 @@
+"""Constants of mam_guard: one home for every name the integration and its users rely on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+from .lib.pages import RULES_PAGES
+
+DOMAIN: Final = "mam_guard"
+LOGGER = logging.getLogger(__package__)
+VERSION: Final = "0.1.0"
+USER_AGENT: Final = f"mam_guard/{VERSION} (Home Assistant custom integration)"
+
+# Config entry data (SPEC §1).
+CONF_MAM_ID: Final = "mam_id"
+CONF_MAM_BASE_URL: Final = "mam_base_url"
+CONF_QBT_URL: Final = "qbt_url"
+CONF_QBT_USERNAME: Final = "qbt_username"
+CONF_QBT_PASSWORD: Final = "qbt_password"  # noqa: S105 - a key name, not a secret
+CONF_QBT_VERIFY_SSL: Final = "qbt_verify_ssl"
+DEFAULT_MAM_BASE_URL: Final = "https://www.myanonamouse.net"
+
+# Options (SPEC §1) and their defaults.
+CONF_RATIO_THRESHOLD: Final = "ratio_threshold"
+CONF_RELEASE_MARGIN: Final = "release_margin"
+CONF_ENFORCEMENT: Final = "enforcement"
+CONF_EXEMPT_TAGS: Final = "exempt_tags"
+CONF_EMERGENCY_ACTIVE_UPLOADS: Final = "emergency_active_uploads"
+CONF_UNLIMITED_UPLOAD_RATE: Final = "unlimited_upload_rate"
+CONF_VIP_WARNING_DAYS: Final = "vip_warning_days"
+CONF_VIP_CRITICAL_DAYS: Final = "vip_critical_days"
+CONF_RENEWAL_THRESHOLD: Final = "renewal_threshold"
+CONF_RULES_PAGES: Final = "rules_pages"
+CONF_RULES_REFRESH_TIME: Final = "rules_refresh_time"
+
+DEFAULT_OPTIONS: Final[dict[str, object]] = {
+    CONF_RATIO_THRESHOLD: 1.0,
+    CONF_RELEASE_MARGIN: 0.0,
+    CONF_ENFORCEMENT: True,
+    CONF_EXEMPT_TAGS: ["freeleech", "fl", "vip", "vip_critical"],
+    CONF_EMERGENCY_ACTIVE_UPLOADS: 50,
+    CONF_UNLIMITED_UPLOAD_RATE: True,
+    CONF_VIP_WARNING_DAYS: 14,
+    CONF_VIP_CRITICAL_DAYS: 7,
+    CONF_RENEWAL_THRESHOLD: 5000,
+    CONF_RULES_PAGES: list(RULES_PAGES),
+    CONF_RULES_REFRESH_TIME: "12:00:00",
+}
+
+
+# Polling (SPEC §4/§5, research/mam.md §4): one jsonLoad request every 5 minutes; qBittorrent every
+# minute (new MAM downloads are frozen within a minute during an emergency).
+ACCOUNT_UPDATE_INTERVAL: Final = timedelta(minutes=5)
+QBT_UPDATE_INTERVAL: Final = timedelta(minutes=1)
+RULES_MAX_AGE: Final = timedelta(hours=24)
+RULES_PAGE_GAP_SECONDS: Final = 2.0
+DEFAULT_HOLD_OFF: Final = timedelta(hours=1)
+BREAKER_FAILURES: Final = 3
+
+# Storage (HA .storage/) and SQLite.
+STORAGE_VERSION: Final = 1
+STORAGE_KEY_PREFIX: Final = f"{DOMAIN}."
+SQLITE_FILENAME: Final = f"{DOMAIN}.db"
+
+# Bus events (SPEC §3).
+EVENT_EMERGENCY_STARTED: Final = f"{DOMAIN}_emergency_started"
+EVENT_EMERGENCY_ENDED: Final = f"{DOMAIN}_emergency_ended"
+EVENT_RULES_CHANGED: Final = f"{DOMAIN}_rules_changed"
+EVENT_SITE_EVENT: Final = f"{DOMAIN}_site_event"
+
+# Services (SPEC §3).
+SERVICE_RELEASE_FREEZE: Final = "release_freeze"
+SERVICE_TRIGGER_FREEZE: Final = "trigger_freeze"
+SERVICE_CHECK_DOWNLOAD: Final = "check_download"
+SERVICE_GET_STATUS: Final = "get_status"
+SERVICE_REFRESH_RULES: Final = "refresh_rules"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_HOLD_OFF: Final = "hold_off"
+ATTR_IS_PAID: Final = "is_paid"
+ATTR_IS_VIP_CRITICAL: Final = "is_vip_critical"
+
+# Repair issues.
+ISSUE_EMERGENCY: Final = "ratio_emergency"
+ISSUE_BREAKER: Final = "enforcement_breaker"
+
+# Enum states (SPEC §2/§6).
+VIP_HEALTHY: Final = "healthy"
+VIP_WARNING: Final = "warning"
+VIP_CRITICAL: Final = "critical"
+VIP_INACTIVE: Final = "inactive"
+VIP_STATES: Final = [VIP_HEALTHY, VIP_WARNING, VIP_CRITICAL, VIP_INACTIVE]
+RATIO_NORMAL: Final = "normal"
+RATIO_WARNING: Final = "warning"
+RATIO_EMERGENCY: Final = "emergency"
+RATIO_STATES: Final = [RATIO_NORMAL, RATIO_WARNING, RATIO_EMERGENCY]
+
+# Diagnostics redaction (SPEC §8).
+TO_REDACT: Final = {
+    CONF_MAM_ID,
+    CONF_QBT_USERNAME,
+    CONF_QBT_PASSWORD,
+    "username",
+    "uid",
+    "unique_id",
+    "title",
+    "passkey",
+    "tracker",
+    "trackers",
+}
+
+# qBittorrent torrent states counted by the ``stalled_torrents`` sensor (SPEC §2).
+QBT_STALLED_STATES: Final = frozenset({"stalledUP", "stalledDL"})

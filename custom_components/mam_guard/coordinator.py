@@ -1,0 +1,161 @@
+"""Coordinators: the MAM account (every 5 minutes) and qBittorrent (every minute)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, override
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    ACCOUNT_UPDATE_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    QBT_STALLED_STATES,
+    QBT_UPDATE_INTERVAL,
+)
+from .lib.errors import MamAuthError, MamConnectionError, MamRateLimitedError
+from .lib.mam import MamClient
+from .lib.models import MamAccount
+from .lib.points import EarningHistory
+from .lib.qbt import QbtAdapter, QbtAuthError, QbtError
+from .store import MamGuardStore
+
+if TYPE_CHECKING:
+    from .data import MamGuardConfigEntry
+    from .emergency import EmergencyManager
+
+
+@dataclass(frozen=True, slots=True)
+class AccountData:
+    """One successful poll of ``jsonLoad.php?snatch_summary``."""
+
+    account: MamAccount
+    points_per_day: float | None
+    fetched_at: datetime
+
+
+class MamAccountCoordinator(DataUpdateCoordinator[AccountData]):
+    """Polls the MAM account: one request every 5 minutes, nothing more (SPEC §4, §7)."""
+
+    config_entry: MamGuardConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: MamGuardConfigEntry,
+        client: MamClient,
+        store: MamGuardStore,
+    ) -> None:
+        """Bind the client and the store that keeps cookies and bonus history."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} account",
+            update_interval=ACCOUNT_UPDATE_INTERVAL,
+            always_update=False,
+        )
+        self.client = client
+        self.store = store
+        self.earnings = EarningHistory.from_dict(store.data.get("bonus_history"))
+
+    @override
+    async def _async_update_data(self) -> AccountData:
+        try:
+            account = await self.client.async_get_account()
+        except MamAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="mam_auth_failed"
+            ) from err
+        except MamRateLimitedError as err:
+            wait = max(60.0, (err.retry_at - dt_util.utcnow()).total_seconds())
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="mam_rate_limited",
+                translation_placeholders={"until": err.retry_at.isoformat(timespec="minutes")},
+                retry_after=wait,
+            ) from err
+        except MamConnectionError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="mam_cannot_connect"
+            ) from err
+        except Exception as err:  # MamPayloadError and anything unexpected in the payload
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="mam_invalid_response"
+            ) from err
+        now = dt_util.utcnow()
+        self.earnings = self.earnings.record(now.timestamp(), account.seedbonus)
+        self.store.data["bonus_history"] = self.earnings.as_dict()
+        await self.store.async_save()
+        return AccountData(account, self.earnings.per_day(), now)
+
+
+@dataclass(frozen=True, slots=True)
+class QbtData:
+    """What the qBittorrent-derived entities show."""
+
+    version: str
+    max_active_uploads: int
+    stalled_mam: int
+    mam_torrents: int
+
+
+class QbtCoordinator(DataUpdateCoordinator[QbtData]):
+    """Every minute: run the emergency heartbeat, then read qBittorrent for the sensors.
+
+    The heartbeat runs first and whatever qBittorrent does: an emergency is declared (and its
+    actions kept pending) even while qBittorrent is unreachable (SPEC §4).
+    """
+
+    config_entry: MamGuardConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: MamGuardConfigEntry,
+        adapter: QbtAdapter,
+        emergency: EmergencyManager,
+    ) -> None:
+        """Bind the adapter and the emergency manager."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} qBittorrent",
+            update_interval=QBT_UPDATE_INTERVAL,
+            always_update=False,
+        )
+        self.adapter = adapter
+        self.emergency = emergency
+        self.version: str | None = None
+
+    @override
+    async def _async_update_data(self) -> QbtData:
+        await self.emergency.async_tick()
+        try:
+            if self.version is None:
+                self.version = await self.adapter.connect()
+            snapshot = await self.adapter.sync()
+            prefs = await self.adapter.get_preferences()
+        except QbtAuthError as err:
+            self.version = None
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="qbt_auth_failed"
+            ) from err
+        except QbtError as err:
+            self.version = None
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="qbt_cannot_connect"
+            ) from err
+        mam = [t for t in snapshot.torrents.values() if t.is_mam]
+        return QbtData(
+            version=self.version,
+            max_active_uploads=int(prefs.get("max_active_uploads", 0)),
+            stalled_mam=sum(t.state in QBT_STALLED_STATES for t in mam),
+            mam_torrents=len(mam),
+        )

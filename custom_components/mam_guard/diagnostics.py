@@ -1,0 +1,39 @@
+"""Diagnostics with secrets redacted (SPEC §8)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .const import TO_REDACT
+from .data import MamGuardConfigEntry
+from .services import status_response
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: MamGuardConfigEntry
+) -> dict[str, Any]:
+    """Options, last account data, emergency state and rules metadata; no cookie, no credentials."""
+    data = entry.runtime_data
+    account = asdict(data.account.data.account) if data.account.data else None
+    qbt = asdict(data.qbt.data) if data.qbt.data else None
+    return async_redact_data(
+        {
+            "entry": {
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+                "title": entry.title,
+            },
+            "account": account,
+            "account_last_update_success": data.account.last_update_success,
+            "qbittorrent": qbt,
+            "qbittorrent_last_update_success": data.qbt.last_update_success,
+            "emergency": data.emergency.record.to_dict(),
+            "status": status_response(entry),
+            "rules": data.rules.diagnostics(),
+        },
+        TO_REDACT,
+    )

@@ -1,0 +1,350 @@
+"""The ratio emergency in Home Assistant: declaration, events, repairs and the breaker (SPEC §4).
+
+Two things are kept apart:
+- *declared*: ``record.active`` — decided from the ratio (``lib.engine.decide``) or by the manual
+  actions. The binary sensor, ``ratio_status`` and ``check_download`` follow it, whatever
+  qBittorrent does.
+- *applied*: the executor's phase — qBittorrent actually frozen/boosted. It follows the declaration
+  only while enforcement is on; with enforcement off (switch, option, or the breaker) everything we
+  applied is undone while the emergency stays declared. Undoing is always allowed.
+
+The executor (``lib.emergency``) persists every step through :meth:`EmergencyManager._persist`
+into HA storage before it acts, so a restart mid-emergency or mid-release resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    BREAKER_FAILURES,
+    CONF_EMERGENCY_ACTIVE_UPLOADS,
+    CONF_ENFORCEMENT,
+    CONF_EXEMPT_TAGS,
+    CONF_RATIO_THRESHOLD,
+    CONF_RELEASE_MARGIN,
+    CONF_UNLIMITED_UPLOAD_RATE,
+    DOMAIN,
+    EVENT_EMERGENCY_ENDED,
+    EVENT_EMERGENCY_STARTED,
+    ISSUE_BREAKER,
+    ISSUE_EMERGENCY,
+    LOGGER,
+)
+from .data import entry_options
+from .lib.emergency import (
+    ENTER_STEPS,
+    PHASE_ACTIVE,
+    PHASE_ENTERING,
+    PHASE_IDLE,
+    PHASE_RELEASING,
+    RELEASE_STEPS,
+    EmergencyExecutor,
+    EmergencyRecord,
+)
+from .lib.engine import Decision, EmergencyOptions, decide
+from .lib.qbt import QbtAdapter
+from .store import MamGuardStore
+
+if TYPE_CHECKING:
+    from .coordinator import MamAccountCoordinator
+    from .data import MamGuardConfigEntry
+
+APPLIED_PHASES = (PHASE_ENTERING, PHASE_ACTIVE)
+
+
+def emergency_options(options: dict[str, Any]) -> EmergencyOptions:
+    """The executor's options from the entry's options."""
+    return EmergencyOptions(
+        ratio_threshold=float(options[CONF_RATIO_THRESHOLD]),
+        release_margin=float(options[CONF_RELEASE_MARGIN]),
+        exempt_tags=frozenset(tag.casefold() for tag in options[CONF_EXEMPT_TAGS]),
+        emergency_active_uploads=int(options[CONF_EMERGENCY_ACTIVE_UPLOADS]),
+        unlimited_upload_rate=bool(options[CONF_UNLIMITED_UPLOAD_RATE]),
+    )
+
+
+class EmergencyManager:
+    """Decides, declares and (when enforcing) applies or undoes the ratio emergency."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: MamGuardConfigEntry,
+        store: MamGuardStore,
+        adapter: QbtAdapter,
+        account: MamAccountCoordinator,
+    ) -> None:
+        """Bind everything; :meth:`async_load` reads the persisted record."""
+        self.hass = hass
+        self.entry = entry
+        self.store = store
+        self.account = account
+        self.executor = EmergencyExecutor(
+            adapter, self._persist, EmergencyRecord(), emergency_options(entry_options(entry))
+        )
+        self._lock = asyncio.Lock()
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._unsub_account: CALLBACK_TYPE | None = None
+        self._started_event_pending = False
+
+    @property
+    def record(self) -> EmergencyRecord:
+        """The persisted emergency record."""
+        return self.executor.record
+
+    @property
+    def active(self) -> bool:
+        """A ratio emergency is declared."""
+        return self.record.active
+
+    @property
+    def enforcing(self) -> bool:
+        """qBittorrent actions are allowed (option / switch, the breaker turns it off)."""
+        return bool(entry_options(self.entry)[CONF_ENFORCEMENT])
+
+    async def async_load(self) -> None:
+        """Restore the record (restart-safe) and follow account polls."""
+        self.executor.record = EmergencyRecord.from_dict(self.store.data.get("emergency"))
+        self._unsub_account = self.account.async_add_listener(self._account_updated)
+        if self.active:
+            self._update_issue()
+
+    @callback
+    def async_shutdown(self) -> None:
+        """Stop following the account coordinator (entry unload)."""
+        if self._unsub_account is not None:
+            self._unsub_account()
+            self._unsub_account = None
+
+    @callback
+    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
+        """Entities subscribe here; returns the unsubscribe callback."""
+        self._listeners.append(update_callback)
+        return lambda: self._listeners.remove(update_callback)
+
+    @callback
+    def _notify(self) -> None:
+        for update_callback in list(self._listeners):
+            update_callback()
+
+    @callback
+    def _account_updated(self) -> None:
+        # A new ratio: decide now instead of waiting for the next minute heartbeat.
+        self.entry.async_create_background_task(
+            self.hass, self.async_tick(), f"{DOMAIN} emergency tick"
+        )
+
+    async def _persist(self, record: EmergencyRecord) -> None:
+        self.store.data["emergency"] = record.to_dict()
+        await self.store.async_save()
+
+    def _current_ratio(self) -> float | None:
+        """The last polled ratio; None (unknown) when the last poll failed (SPEC §4)."""
+        data = self.account.data
+        if data is None or not self.account.last_update_success:
+            return None
+        if data.account.ratio_infinite:
+            return float("inf")
+        return data.account.ratio
+
+    # -- public operations ----------------------------------------------------------------------
+
+    async def async_tick(self) -> None:
+        """Heartbeat (every minute and after each account poll): decide, then apply or undo."""
+        async with self._lock:
+            now = dt_util.utcnow()
+            options = entry_options(self.entry)
+            self.executor.options = emergency_options(options)
+            record = self.record
+            ratio = self._current_ratio()
+            decision = decide(
+                ratio,
+                active=record.active,
+                manual=record.manual,
+                hold_off_until=record.hold_off_until,
+                now=now,
+                options=self.executor.options,
+            )
+            if decision is Decision.ENTER:
+                await self._declare(ratio, manual=False, now=now)
+            elif decision is Decision.RELEASE:
+                await self._undeclare(ratio, hold_off_until=None)
+            await self._reconcile(now)
+
+    async def async_trigger_manual(self) -> None:
+        """``trigger_freeze``: declare a manual emergency (kept until ``release_freeze``)."""
+        async with self._lock:
+            now = dt_util.utcnow()
+            if self.active:
+                self.record.manual = True
+                await self._persist(self.record)
+            else:
+                await self._declare(self._current_ratio(), manual=True, now=now)
+            await self._reconcile(now)
+
+    async def async_release_manual(self, hold_off: timedelta) -> None:
+        """``release_freeze``: end any emergency now; no automatic one before the hold-off ends."""
+        async with self._lock:
+            now = dt_util.utcnow()
+            hold_off_until = now + hold_off
+            if self.active:
+                await self._undeclare(self._current_ratio(), hold_off_until=hold_off_until)
+            else:
+                self.record.hold_off_until = hold_off_until
+                await self._persist(self.record)
+            await self._reconcile(now)
+
+    async def async_enforcement_changed(self, enforcing: bool) -> None:
+        """The switch/option changed: apply or undo now. Turning it on re-arms the breaker."""
+        if enforcing:
+            self.record.failures = 0
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_BREAKER))
+        await self.async_tick()
+
+    # -- declaration ----------------------------------------------------------------------------
+
+    async def _declare(self, ratio: float | None, *, manual: bool, now: datetime) -> None:
+        record = self.record
+        record.active, record.manual, record.since = True, manual, now
+        record.trigger_ratio = None if ratio is None or ratio == float("inf") else ratio
+        record.hold_off_until = None
+        await self._persist(record)
+        LOGGER.warning(
+            "MAM ratio emergency declared for %s (ratio %s, manual %s)",
+            self.entry.title,
+            record.trigger_ratio,
+            manual,
+        )
+        self._started_event_pending = True  # fired once the first actions ran (with counts)
+        self._update_issue()
+        self._notify()
+
+    async def _undeclare(self, ratio: float | None, *, hold_off_until: datetime | None) -> None:
+        record = self.record
+        frozen, forced, manual = len(record.frozen), len(record.forced), record.manual
+        record.active, record.manual, record.hold_off_until = False, False, hold_off_until
+        await self._persist(record)
+        LOGGER.warning("MAM ratio emergency ended for %s (ratio %s)", self.entry.title, ratio)
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_EMERGENCY))
+        self._started_event_pending = False
+        self.hass.bus.async_fire(
+            EVENT_EMERGENCY_ENDED,
+            {
+                "entry_id": self.entry.entry_id,
+                "ratio": None if ratio == float("inf") else ratio,
+                "frozen": frozen,
+                "forced": forced,
+                "manual": manual,
+            },
+        )
+        self._notify()
+
+    # -- applying and undoing ---------------------------------------------------------------------
+
+    async def _reconcile(self, now: datetime) -> None:
+        """Make qBittorrent follow the declaration; count unexpected failures for the breaker."""
+        record = self.record
+        want_applied = record.active and self.enforcing
+        try:
+            if want_applied and record.phase in APPLIED_PHASES:
+                await self.executor.enforce(now)
+            elif want_applied:
+                await self._apply(now)
+            elif record.phase != PHASE_IDLE:
+                await self._undo(now)
+        except Exception as err:  # the executor counted it in record.failures
+            LOGGER.exception("mam_guard could not carry out the emergency actions")
+            if want_applied and record.failures >= BREAKER_FAILURES:
+                await self._trip_breaker(err)
+        if self._started_event_pending and record.active:
+            self._started_event_pending = False
+            self.hass.bus.async_fire(
+                EVENT_EMERGENCY_STARTED,
+                {
+                    "entry_id": self.entry.entry_id,
+                    "ratio": record.trigger_ratio,
+                    "frozen": len(record.frozen),
+                    "forced": len(record.forced),
+                    "manual": record.manual,
+                },
+            )
+        if record.active:
+            self._update_issue()
+        self._notify()
+
+    async def _apply(self, now: datetime) -> None:
+        """Start applying a declared emergency (from idle, or over an unfinished undo)."""
+        record = self.record
+        record.phase, record.pending = PHASE_ENTERING, list(ENTER_STEPS)
+        record.frozen, record.forced, record.in_flight = [], [], []
+        await self._persist(record)
+        await self.executor.enforce(now)
+
+    async def _undo(self, now: datetime) -> None:
+        """Undo what we applied (SPEC §4 release steps); the declaration is not touched."""
+        record = self.record
+        if record.phase != PHASE_RELEASING:
+            record.phase, record.pending = PHASE_RELEASING, list(RELEASE_STEPS)
+            await self._persist(record)
+        await self.executor.enforce(now)
+
+    async def _trip_breaker(self, err: Exception) -> None:
+        """Three unexpected failures in a row: stop acting, say so, keep monitoring (SPEC §4)."""
+        LOGGER.error(
+            "Emergency actions failed %s times in a row; enforcement is switched off for %s",
+            self.record.failures,
+            self.entry.title,
+        )
+        self.hass.config_entries.async_update_entry(
+            self.entry, options={**self.entry.options, CONF_ENFORCEMENT: False}
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(ISSUE_BREAKER),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_BREAKER,
+            translation_placeholders={"account": self.entry.title, "error": type(err).__name__},
+        )
+        try:  # enforcement is off now: give qBittorrent back what we changed, if we can
+            await self._undo(dt_util.utcnow())
+        except Exception:
+            LOGGER.debug("Undo after the breaker failed; retried on the next heartbeat")
+
+    # -- repairs ---------------------------------------------------------------------------------
+
+    def _issue_id(self, kind: str) -> str:
+        return f"{kind}_{self.entry.entry_id}"
+
+    @callback
+    def _update_issue(self) -> None:
+        """The warning that explains the active emergency (re-created to refresh its numbers)."""
+        record = self.record
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(ISSUE_EMERGENCY),
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_EMERGENCY,
+            translation_placeholders={
+                "account": self.entry.title,
+                "ratio": "unknown"
+                if record.trigger_ratio is None
+                else f"{record.trigger_ratio:.2f}",
+                "threshold": f"{entry_options(self.entry)[CONF_RATIO_THRESHOLD]:.2f}",
+                "frozen": str(len(record.frozen)),
+                "forced": str(len(record.forced)),
+                "pending": ", ".join(record.pending) or "none",
+            },
+        )

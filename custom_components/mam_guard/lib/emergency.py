@@ -1,0 +1,329 @@
+"""The ratio-emergency executor: a persisted, crash-safe state machine (SPEC §4; no HA imports).
+
+Every step is idempotent and the record is persisted *before* the step touches qBittorrent, so a
+restart at any point re-runs the remaining steps without applying anything twice:
+
+- the preference snapshot is taken once per emergency and persisted before any preference changes;
+  a snapshot that exists is kept, so our own emergency values can never become "the original";
+- the values we are about to set (``applied_prefs``) are persisted before they are set: on release
+  a preference is restored only while it still holds our value (else the user changed it);
+- a torrent is tagged before it is stopped/force-started and un-stopped before it is untagged, so
+  the tags in qBittorrent always cover every torrent we touched (they are the source of truth);
+- ``frozen`` lists torrents whose freeze completed: one of those without our tag was handed back
+  by the user (tag removed) and is not frozen again.
+
+``enforcement`` is the caller's business: with it off, the caller simply does not call us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+import logging
+from typing import Any, Final, Self
+
+from .engine import (
+    EMERGENCY_PREF_KEYS,
+    TAG_FORCED,
+    TAG_FROZEN,
+    EmergencyOptions,
+    ReleasePlan,
+    TorrentState,
+    plan_force,
+    plan_freeze,
+    plan_prefs,
+    plan_refreeze,
+    plan_release,
+)
+from .qbt import QbtAdapter, QbtConnectionError, QbtSnapshot
+
+_LOGGER = logging.getLogger(__name__)
+
+RECORD_VERSION: Final = 1
+PHASE_IDLE: Final = "idle"
+PHASE_ENTERING: Final = "entering"
+PHASE_ACTIVE: Final = "active"
+PHASE_RELEASING: Final = "releasing"
+STEP_SNAPSHOT: Final = "snapshot"
+STEP_FREEZE: Final = "freeze"
+STEP_PREFS: Final = "prefs"
+STEP_FORCE: Final = "force"
+STEP_UNFREEZE: Final = "unfreeze"
+STEP_UNFORCE: Final = "unforce"
+STEP_RESTORE: Final = "restore"
+ENTER_STEPS: Final = (STEP_SNAPSHOT, STEP_FREEZE, STEP_PREFS, STEP_FORCE)
+RELEASE_STEPS: Final = (STEP_UNFREEZE, STEP_UNFORCE, STEP_RESTORE)
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+@dataclass(slots=True)
+class EmergencyRecord:
+    """Everything an emergency must remember across restarts (stored as a versioned JSON dict)."""
+
+    active: bool = False
+    manual: bool = False
+    since: datetime | None = None
+    trigger_ratio: float | None = None
+    hold_off_until: datetime | None = None
+    phase: str = PHASE_IDLE
+    prefs_snapshot: dict[str, Any] | None = None
+    applied_prefs: dict[str, Any] = field(default_factory=dict)
+    alt_speed_toggled: bool = False
+    frozen: list[str] = field(default_factory=list)
+    forced: list[str] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # hashes of the batch being frozen/forced
+    pending: list[str] = field(default_factory=list)
+    failures: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (datetimes as ISO 8601)."""
+        return {
+            "version": RECORD_VERSION,
+            "active": self.active,
+            "manual": self.manual,
+            "since": self.since.isoformat() if self.since else None,
+            "trigger_ratio": self.trigger_ratio,
+            "hold_off_until": self.hold_off_until.isoformat() if self.hold_off_until else None,
+            "phase": self.phase,
+            "prefs_snapshot": dict(self.prefs_snapshot)
+            if self.prefs_snapshot is not None
+            else None,
+            "applied_prefs": dict(self.applied_prefs),
+            "alt_speed_toggled": self.alt_speed_toggled,
+            "frozen": list(self.frozen),
+            "forced": list(self.forced),
+            "in_flight": list(self.in_flight),
+            "pending": list(self.pending),
+            "failures": self.failures,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Self:
+        """Inverse of :meth:`to_dict`; an empty/missing dict is an idle record."""
+        if not data:
+            return cls()
+        if int(data.get("version", RECORD_VERSION)) > RECORD_VERSION:
+            raise ValueError(
+                f"emergency record version {data.get('version')} is newer than {RECORD_VERSION}"
+            )
+        ratio = data.get("trigger_ratio")
+        snapshot = data.get("prefs_snapshot")
+        return cls(
+            active=bool(data.get("active", False)),
+            manual=bool(data.get("manual", False)),
+            since=_dt(data.get("since")),
+            trigger_ratio=float(ratio) if ratio is not None else None,
+            hold_off_until=_dt(data.get("hold_off_until")),
+            phase=str(data.get("phase", PHASE_IDLE)),
+            prefs_snapshot=dict(snapshot) if snapshot is not None else None,
+            applied_prefs=dict(data.get("applied_prefs") or {}),
+            alt_speed_toggled=bool(data.get("alt_speed_toggled", False)),
+            frozen=list(data.get("frozen") or []),
+            forced=list(data.get("forced") or []),
+            in_flight=list(data.get("in_flight") or []),
+            pending=list(data.get("pending") or []),
+            failures=int(data.get("failures", 0)),
+        )
+
+
+def _merge(known: list[str], more: set[str] | list[str]) -> list[str]:
+    seen = set(known)
+    return known + sorted(h for h in more if h not in seen)
+
+
+class EmergencyExecutor:
+    """Carries out enter / enforce / release against qBittorrent, persisting as it goes."""
+
+    def __init__(
+        self,
+        adapter: QbtAdapter,
+        persist: Callable[[EmergencyRecord], Awaitable[None]],
+        record: EmergencyRecord,
+        options: EmergencyOptions,
+    ) -> None:
+        """``persist`` must have written the record when it returns (HA storage, not delayed)."""
+        self.adapter = adapter
+        self.record = record
+        self.options = options
+        self._persist_cb = persist
+        self._snap: QbtSnapshot | None = None
+        self._prefs: dict[str, Any] | None = None
+
+    async def _persist(self) -> None:
+        await self._persist_cb(self.record)
+
+    # -- public API ----------------------------------------------------------------------------
+    async def enter(self, ratio: float | None, *, manual: bool, now: datetime) -> None:
+        """Declare the emergency (persisted first), then run the entry steps."""
+        rec = self.record
+        if rec.active:  # already in an emergency: a manual trigger makes it manual, then enforce
+            if manual and not rec.manual:
+                rec.manual = True
+                await self._persist()
+            await self.enforce(now)
+            return
+        # From idle or from an unfinished release: the snapshot (if any) is still the original.
+        rec.active, rec.manual, rec.since, rec.trigger_ratio = True, manual, now, ratio
+        rec.hold_off_until = None
+        rec.phase, rec.pending = PHASE_ENTERING, list(ENTER_STEPS)
+        rec.frozen, rec.forced, rec.in_flight = [], [], []
+        await self._persist()
+        await self._run()
+
+    async def enforce(self, now: datetime) -> None:
+        """Idempotent: finish pending steps (after a restart/outage), freeze new MAM downloads."""
+        if self.record.phase != PHASE_IDLE:
+            await self._run()
+
+    async def release(self, now: datetime, hold_off_until: datetime | None = None) -> None:
+        """End the emergency (persisted first) and undo exactly what we did."""
+        rec = self.record
+        rec.hold_off_until = hold_off_until
+        if rec.phase == PHASE_IDLE and not rec.active:
+            await self._persist()
+            return
+        if rec.phase != PHASE_RELEASING:
+            rec.active, rec.manual = False, False
+            rec.phase, rec.pending = PHASE_RELEASING, list(RELEASE_STEPS)
+        await self._persist()
+        await self._run()
+
+    # -- machinery -----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        """Run pending steps in order; an unreachable qBittorrent leaves them pending."""
+        rec = self.record
+        self._snap = self._prefs = None  # fresh qBittorrent state for every run
+        steps: dict[str, Callable[[], Awaitable[None]]] = {
+            STEP_SNAPSHOT: self._step_snapshot,
+            STEP_FREEZE: self._step_freeze,
+            STEP_PREFS: self._step_prefs,
+            STEP_FORCE: self._step_force,
+            STEP_UNFREEZE: self._step_unfreeze,
+            STEP_UNFORCE: self._step_unforce,
+            STEP_RESTORE: self._step_restore,
+        }
+        try:
+            froze = False
+            while rec.pending:
+                step = rec.pending[0]
+                await steps[step]()
+                froze = froze or step == STEP_FREEZE
+                rec.pending.pop(0)
+                await self._persist()
+            if rec.phase in (PHASE_ENTERING, PHASE_ACTIVE):
+                if not froze:  # torrents added since the last run
+                    await self._step_freeze()
+                rec.phase = PHASE_ACTIVE
+            elif rec.phase == PHASE_RELEASING:
+                rec.phase, rec.frozen, rec.forced, rec.in_flight = PHASE_IDLE, [], [], []
+            rec.failures = 0
+            await self._persist()
+        except QbtConnectionError as err:
+            _LOGGER.warning(
+                "qBittorrent unreachable, emergency steps %s stay pending: %s", rec.pending, err
+            )
+            await self._persist()
+        except Exception:
+            rec.failures += 1
+            await self._persist()
+            raise
+        finally:
+            self._snap = self._prefs = None
+
+    async def _sync(self) -> QbtSnapshot:
+        if self._snap is None:
+            self._snap = await self.adapter.sync()
+        return self._snap
+
+    async def _current_prefs(self) -> dict[str, Any]:
+        if self._prefs is None:
+            self._prefs = await self.adapter.get_preferences()
+        return self._prefs
+
+    async def _step_snapshot(self) -> None:
+        rec = self.record
+        if rec.prefs_snapshot is None:  # once per emergency: never re-snapshot our own values
+            prefs = await self._current_prefs()
+            rec.prefs_snapshot = {k: prefs[k] for k in EMERGENCY_PREF_KEYS if k in prefs}
+            await self._persist()
+
+    async def _step_freeze(self) -> None:
+        rec = self.record
+        snap = await self._sync()
+        torrents = list(snap.torrents.values())
+        # Reconcile from tags (a crash after tagging, before the record was written).
+        rec.frozen = _merge(rec.frozen, {t.hash for t in torrents if TAG_FROZEN in t.tags})
+        new = plan_freeze(torrents, self.options, TAG_FROZEN, skip=set(rec.frozen))
+        restop = plan_refreeze(torrents, TAG_FROZEN)
+        if new:
+            rec.in_flight = new
+            await self._persist()
+            await self.adapter.add_tag(new, TAG_FROZEN)  # tag first: the tag is the source of truth
+        await self.adapter.stop(sorted({*new, *restop}))
+        if new:
+            rec.frozen, rec.in_flight = _merge(rec.frozen, new), []
+            await self._persist()
+
+    async def _step_prefs(self) -> None:
+        rec = self.record
+        changes = plan_prefs(await self._current_prefs(), self.options)
+        if changes:
+            rec.applied_prefs = {**rec.applied_prefs, **changes}
+            await self._persist()
+            await self.adapter.set_preferences(changes)
+        if self.options.unlimited_upload_rate and await self.adapter.alt_speed_enabled():
+            rec.alt_speed_toggled = True
+            await self._persist()
+            await self.adapter.toggle_alt_speed()
+
+    async def _step_force(self) -> None:
+        rec = self.record
+        snap = await self._sync()
+        torrents = list(snap.torrents.values())
+        rec.forced = _merge(rec.forced, {t.hash for t in torrents if TAG_FORCED in t.tags})
+        force, reannounce = plan_force(torrents, TAG_FORCED)
+        if not force:
+            return
+        rec.in_flight = force
+        await self._persist()
+        await self.adapter.add_tag(force, TAG_FORCED)
+        await self.adapter.set_force_start(force, True)
+        await self.adapter.reannounce(reannounce)
+        rec.forced, rec.in_flight = _merge(rec.forced, force), []
+        await self._persist()
+
+    def _release_plan(
+        self, torrents: Iterable[TorrentState], prefs: dict[str, Any] | None = None
+    ) -> ReleasePlan:
+        rec = self.record
+        return plan_release(
+            torrents,
+            snapshot=rec.prefs_snapshot,
+            applied=rec.applied_prefs,
+            current_prefs=prefs or {},
+        )
+
+    async def _step_unfreeze(self) -> None:
+        plan = self._release_plan((await self._sync()).torrents.values())
+        await self.adapter.start(plan.resume)  # start before untagging: a crash keeps the tag
+        await self.adapter.remove_tag(plan.resume, TAG_FROZEN)
+
+    async def _step_unforce(self) -> None:
+        plan = self._release_plan((await self._sync()).torrents.values())
+        await self.adapter.set_force_start(plan.unforce, False)
+        await self.adapter.remove_tag(plan.unforce, TAG_FORCED)
+
+    async def _step_restore(self) -> None:
+        rec = self.record
+        # Alt speed first: restoring the scheduler afterwards lets it rule as it did before.
+        if rec.alt_speed_toggled and not await self.adapter.alt_speed_enabled():
+            await self.adapter.toggle_alt_speed()
+        if rec.applied_prefs:
+            plan = self._release_plan((), await self._current_prefs())
+            await self.adapter.set_preferences(plan.prefs)
+        rec.prefs_snapshot, rec.applied_prefs, rec.alt_speed_toggled = None, {}, False
+        await self._persist()

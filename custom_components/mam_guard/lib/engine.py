@@ -1,0 +1,236 @@
+"""Pure decision logic of the ratio emergency (SPEC §4): no I/O, no asyncio.
+
+The executor (:mod:`.emergency`) feeds these functions a qBittorrent snapshot and carries out what
+they return, so every rule about *which* torrent or preference is touched lives here and is unit
+tested without a daemon. qBittorrent-specific names (tags, preference keys, state names) are
+module-level constants the Home Assistant layer imports as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+import math
+from typing import Any, Final
+
+TAG_FROZEN: Final = "mam_guard_frozen"
+TAG_FORCED: Final = "mam_guard_forced"
+
+# qBittorrent preference keys (``app/preferences``) step 3 may change; -1 means "unlimited" for the
+# two counters. Alternative speed limits are not a preference: they are the global
+# ``transfer/speedLimitsMode`` (toggled by ``transfer/toggleSpeedLimitsMode``), which the scheduler
+# (``scheduler_enabled``) would switch back on at its set times, so the scheduler goes off too.
+PREF_MAX_ACTIVE_UPLOADS: Final = "max_active_uploads"
+PREF_MAX_ACTIVE_TORRENTS: Final = "max_active_torrents"
+PREF_UP_LIMIT: Final = "up_limit"
+PREF_SCHEDULER: Final = "scheduler_enabled"
+EMERGENCY_PREF_KEYS: Final = (
+    PREF_MAX_ACTIVE_UPLOADS,
+    PREF_MAX_ACTIVE_TORRENTS,
+    PREF_UP_LIMIT,
+    PREF_SCHEDULER,
+)
+UNLIMITED: Final = -1
+
+# Torrent states (``state`` of torrents/info and sync/maindata) on 4.x and 5.x. Stopped/paused ones
+# are deliberately absent from DOWNLOADING_STATES: the user (or we) stopped those.
+DOWNLOADING_STATES: Final = frozenset(
+    {
+        "downloading",
+        "stalledDL",
+        "metaDL",
+        "queuedDL",
+        "forcedDL",
+        "allocating",
+        "checkingDL",
+        "forcedMetaDL",
+    }
+)
+FORCEABLE_STATES: Final = frozenset({"stalledUP", "queuedUP"})
+STALLED_STATES: Final = frozenset({"stalledUP", "stalledDL"})
+STOPPED_STATES: Final = frozenset({"pausedDL", "pausedUP", "stoppedDL", "stoppedUP"})
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentState:
+    """One torrent as the engine needs it (built by the qBittorrent adapter from sync/maindata)."""
+
+    hash: str
+    name: str
+    state: str
+    progress: float
+    tags: frozenset[str]
+    force_start: bool
+    is_mam: bool
+    category: str = ""
+    added_on: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """All pieces are there (a complete torrent is never frozen)."""
+        return self.progress >= 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyOptions:
+    """The options of SPEC §1 that shape an emergency (``enforcement`` is the caller's business)."""
+
+    ratio_threshold: float = 1.0
+    release_margin: float = 0.0
+    exempt_tags: frozenset[str] = frozenset({"freeleech", "fl", "vip", "vip_critical"})
+    emergency_active_uploads: int = 50
+    unlimited_upload_rate: bool = True
+
+
+class Decision(StrEnum):
+    """What the account poll means for the emergency state."""
+
+    ENTER = "enter"
+    RELEASE = "release"
+    NONE = "none"
+
+
+def decide(
+    ratio: float | None,
+    *,
+    active: bool,
+    manual: bool,
+    hold_off_until: datetime | None,
+    now: datetime,
+    options: EmergencyOptions,
+) -> Decision:
+    """Apply SPEC §4's entry/exit rules to one poll.
+
+    ``ratio`` is None only when it is unknown (failed poll): that never changes the state. MAM's ∞
+    (nothing downloaded) is passed as ``float("inf")`` and is simply a very good ratio. Between
+    the threshold and threshold + margin the state is kept (hysteresis). A manual emergency ends
+    only via an explicit release, never here.
+    """
+    if ratio is None or math.isnan(ratio):  # unknown
+        return Decision.NONE
+    if not active:
+        if ratio <= options.ratio_threshold and (hold_off_until is None or now >= hold_off_until):
+            return Decision.ENTER
+        return Decision.NONE
+    if not manual and ratio > options.ratio_threshold + options.release_margin:
+        return Decision.RELEASE
+    return Decision.NONE
+
+
+def _exempt(torrent: TorrentState, exempt: frozenset[str]) -> bool:
+    return any(tag.casefold() in exempt for tag in torrent.tags)
+
+
+def plan_freeze(
+    torrents: Iterable[TorrentState],
+    options: EmergencyOptions,
+    frozen_tag: str = TAG_FROZEN,
+    skip: Collection[str] = (),
+) -> list[str]:
+    """Hashes to tag ``frozen_tag`` and stop: downloading, incomplete, non-exempt MAM torrents.
+
+    ``skip`` holds torrents frozen earlier in this emergency whose tag the user removed: removing
+    the tag hands the torrent back to the user, so it is not frozen again.
+    """
+    exempt = frozenset(tag.casefold() for tag in options.exempt_tags)
+    return sorted(
+        t.hash
+        for t in torrents
+        if t.is_mam
+        and t.state in DOWNLOADING_STATES
+        and not t.complete
+        and frozen_tag not in t.tags
+        and t.hash not in skip
+        and not _exempt(t, exempt)
+    )
+
+
+def plan_refreeze(torrents: Iterable[TorrentState], frozen_tag: str = TAG_FROZEN) -> list[str]:
+    """Torrents carrying our frozen tag that are downloading again: stop them again.
+
+    Covers a crash between tagging and stopping; a user who wants a frozen torrent back removes the
+    tag (then it is theirs), resuming alone is undone at the next enforcement.
+    """
+    return sorted(
+        t.hash for t in torrents if frozen_tag in t.tags and t.state in DOWNLOADING_STATES
+    )
+
+
+def plan_force(
+    torrents: Iterable[TorrentState], forced_tag: str = TAG_FORCED
+) -> tuple[list[str], list[str]]:
+    """(force-start, re-announce): complete MAM torrents that are stalled or queued and not forced.
+
+    A torrent the user force-started already has ``force_start`` set and is left alone (not ours).
+    Only stalled ones are re-announced: a queued torrent has not announced yet anyway.
+    """
+    del forced_tag  # in the signature so call sites name the tag they apply next to the plan
+    chosen = sorted(
+        (
+            t
+            for t in torrents
+            if t.is_mam and t.complete and t.state in FORCEABLE_STATES and not t.force_start
+        ),
+        key=lambda t: t.hash,
+    )
+    return [t.hash for t in chosen], [t.hash for t in chosen if t.state == "stalledUP"]
+
+
+def plan_prefs(current: Mapping[str, Any], options: EmergencyOptions) -> dict[str, Any]:
+    """Only the preference changes step 3 needs (empty when qBittorrent is already generous).
+
+    The active-torrent limits are raised to at least the option, never lowered; -1 (unlimited)
+    stays. With ``unlimited_upload_rate`` the global upload limit goes to 0 (= unlimited) and the
+    alternative-speed scheduler off; the alt-speed mode itself is handled by the executor.
+    """
+    changes: dict[str, Any] = {}
+    floor = options.emergency_active_uploads
+    for key in (PREF_MAX_ACTIVE_UPLOADS, PREF_MAX_ACTIVE_TORRENTS):
+        value = current.get(key)
+        if isinstance(value, int) and value != UNLIMITED and value < floor:
+            changes[key] = floor
+    if options.unlimited_upload_rate:
+        if current.get(PREF_UP_LIMIT, 0) not in (0, UNLIMITED):
+            changes[PREF_UP_LIMIT] = 0
+        if current.get(PREF_SCHEDULER) is True:
+            changes[PREF_SCHEDULER] = False
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePlan:
+    """What release does: resume+untag, unforce+untag, and the preference values to write back."""
+
+    resume: list[str]
+    unforce: list[str]
+    prefs: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_release(
+    torrents: Iterable[TorrentState],
+    *,
+    snapshot: Mapping[str, Any] | None,
+    applied: Mapping[str, Any],
+    current_prefs: Mapping[str, Any],
+    frozen_tag: str = TAG_FROZEN,
+    forced_tag: str = TAG_FORCED,
+) -> ReleasePlan:
+    """Undo exactly our own actions: qBittorrent's tags and ``applied`` are the source of truth.
+
+    A preference is restored from ``snapshot`` only while it still holds the value we set: if the
+    user changed it during the emergency, their value wins. Torrents whose tag the user removed are
+    theirs. Resuming a tagged torrent the user already resumed is harmless.
+    """
+    items = list(torrents)
+    prefs = {
+        key: snapshot[key]
+        for key, ours in applied.items()
+        if snapshot is not None and key in snapshot and current_prefs.get(key) == ours
+    }
+    return ReleasePlan(
+        resume=sorted(t.hash for t in items if frozen_tag in t.tags),
+        unforce=sorted(t.hash for t in items if forced_tag in t.tags),
+        prefs=prefs,
+    )

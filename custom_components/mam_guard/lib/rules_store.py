@@ -1,0 +1,422 @@
+"""SQLite history of MAM rule versions and site events (SPEC §5), one database for all entries.
+
+The API is synchronous on purpose: sqlite3 blocks, so the Home Assistant layer must call every
+method (``open`` and ``close`` included) through the executor. The executor may run successive
+calls on different threads, hence ``check_same_thread=False`` with a lock serialising them; each
+method is one transaction.
+
+Schema (``PRAGMA user_version`` = number of applied :data:`MIGRATIONS`):
+
+* ``rule_versions``: the SPEC's columns exactly. ``rule_version`` counts per entry from 1 and
+  ``(entry_id, rule_version)`` is the primary key, so entries never share a numbering.
+  ``rules_json`` is ``{"pages": {path: {"hash", "text"}}, "diffs": {path: unified diff}}``:
+  every page known at that version (a page missing from a refresh keeps its last text), and
+  the capped diffs of the pages that changed in it. ``changed_pages`` is a JSON list of paths.
+  The content columns never change once written; the event columns (``*_active``,
+  ``event_details`` = ``{"refreshed_at", "events": [...]}``) of the newest version are
+  rewritten by every refresh, so the newest row always answers ``get_status``'s rules shape.
+* ``event_status``: one row per announced event occurrence, ``active`` 1 while announced.
+
+Timestamps are ISO-8601 UTC strings with a ``Z`` suffix, to the second (they compare as text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+import hashlib
+import json
+import sqlite3
+import threading
+from typing import Any, cast
+
+from .pages import EventType, PageContent, SiteEvent, diff_summary
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE rule_versions (
+            rule_version INTEGER NOT NULL,
+            entry_id TEXT NOT NULL,
+            effective_date TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            rules_json TEXT NOT NULL,
+            changed_pages TEXT NOT NULL,
+            freeleech_active INTEGER NOT NULL DEFAULT 0,
+            bonus_event_active INTEGER NOT NULL DEFAULT 0,
+            multiplier_active INTEGER NOT NULL DEFAULT 0,
+            event_details TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (entry_id, rule_version)
+        )""",
+        """CREATE TABLE event_status (
+            id INTEGER PRIMARY KEY,
+            entry_id TEXT NOT NULL,
+            event_type TEXT NOT NULL CHECK (event_type IN ('freeleech', 'bonus', 'multiplier')),
+            start_date TEXT NOT NULL,
+            end_date TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            description TEXT NOT NULL,
+            source_url TEXT
+        )""",
+        "CREATE INDEX event_status_entry_active ON event_status (entry_id, active)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+DIFF_MAX_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    """One row of ``rule_versions``, decoded."""
+
+    rule_version: int
+    entry_id: str
+    effective_date: datetime
+    content_hash: str
+    pages: dict[str, PageContent]
+    diffs: dict[str, str]
+    changed_pages: tuple[str, ...]
+    freeleech_active: bool
+    bonus_event_active: bool
+    multiplier_active: bool
+    event_details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One row of ``event_status``, decoded."""
+
+    id: int
+    entry_id: str
+    event_type: EventType
+    start_date: datetime
+    end_date: datetime | None
+    active: bool
+    description: str
+    source_url: str | None
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a refresh changed: the HA layer fires its bus events from this."""
+
+    rule_version: int
+    new_version: bool
+    changed_pages: tuple[str, ...]
+    started: tuple[EventRow, ...]
+    ended: tuple[EventRow, ...]
+    active: tuple[EventRow, ...]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _event_row(row: sqlite3.Row) -> EventRow:
+    return EventRow(
+        id=row["id"],
+        entry_id=row["entry_id"],
+        event_type=row["event_type"],
+        start_date=_time(row["start_date"]),
+        end_date=_time(row["end_date"]) if row["end_date"] else None,
+        active=bool(row["active"]),
+        description=row["description"],
+        source_url=row["source_url"],
+    )
+
+
+def _rule_version(row: sqlite3.Row) -> RuleVersion:
+    rules = json.loads(row["rules_json"])
+    return RuleVersion(
+        rule_version=row["rule_version"],
+        entry_id=row["entry_id"],
+        effective_date=_time(row["effective_date"]),
+        content_hash=row["content_hash"],
+        pages={
+            path: PageContent(path, page["text"], page["hash"])
+            for path, page in rules["pages"].items()
+        },
+        diffs=rules["diffs"],
+        changed_pages=tuple(json.loads(row["changed_pages"])),
+        freeleech_active=bool(row["freeleech_active"]),
+        bonus_event_active=bool(row["bonus_event_active"]),
+        multiplier_active=bool(row["multiplier_active"]),
+        event_details=json.loads(row["event_details"]),
+        created_at=_time(row["created_at"]),
+    )
+
+
+class RulesStore:
+    """Rule versions and site events of every config entry, in one SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("RulesStore is not open")
+        return self._db
+
+    def open(self) -> None:
+        """Connect and apply pending migrations (refuses a database from a newer version)."""
+        with self._lock:
+            if self._db is not None:
+                return
+            conn = sqlite3.connect(self._path, check_same_thread=False, autocommit=False)
+            conn.row_factory = sqlite3.Row
+            try:
+                with conn:
+                    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                    if version > SCHEMA_VERSION:
+                        raise RuntimeError(
+                            f"{self._path} has schema {version}, newer than {SCHEMA_VERSION}"
+                        )
+                    for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                        for statement in statements:
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version = {number:d}")
+            except BaseException:
+                conn.close()
+                raise
+            self._db = conn
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def schema_version(self) -> int:
+        """The applied schema version (``PRAGMA user_version``)."""
+        with self._lock, self._conn as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def latest_version(self, entry_id: str) -> RuleVersion | None:
+        """The newest rule version of ``entry_id``, or None before its first refresh."""
+        with self._lock, self._conn:
+            return self._latest(entry_id)
+
+    def _latest(self, entry_id: str) -> RuleVersion | None:
+        row = self._conn.execute(
+            "SELECT * FROM rule_versions WHERE entry_id = ? ORDER BY rule_version DESC LIMIT 1",
+            (entry_id,),
+        ).fetchone()
+        return _rule_version(row) if row is not None else None
+
+    def active_events(self, entry_id: str, now: datetime) -> list[EventRow]:
+        """Events still announced at the last refresh whose end (if any) is after ``now``."""
+        with self._lock, self._conn as conn:
+            rows = conn.execute(
+                "SELECT * FROM event_status WHERE entry_id = ? AND active = 1"
+                " AND (end_date IS NULL OR end_date > ?) ORDER BY id",
+                (entry_id, _iso(now)),
+            ).fetchall()
+        return [_event_row(row) for row in rows]
+
+    def delete_entry(self, entry_id: str) -> None:
+        """Forget everything about ``entry_id`` (its config entry was removed)."""
+        with self._lock, self._conn as conn:
+            conn.execute("DELETE FROM rule_versions WHERE entry_id = ?", (entry_id,))
+            conn.execute("DELETE FROM event_status WHERE entry_id = ?", (entry_id,))
+
+    def record_refresh(
+        self,
+        entry_id: str,
+        pages: Mapping[str, PageContent],
+        events: Iterable[SiteEvent],
+        now: datetime,
+    ) -> RefreshResult:
+        """Store one successful refresh: maybe a new rule version, and the events' new state.
+
+        A new version is written when a fetched page's hash differs from the newest version's,
+        or the page is new to it (the first refresh gives version 1 with every page changed and
+        no diffs). Pages not fetched this time (not selected, or failed) keep their last text
+        and are never "changed". ``pages`` must not be empty: a refresh that fetched nothing
+        failed, and a failed refresh keeps the last rules and events (SPEC §5).
+
+        ``events`` are this refresh's classified announcements (duplicates welcome: every
+        page repeats the ticker). An event is identified by (type, description): a new one is
+        inserted active with ``start_date = now``; one still announced stays (its end updated
+        if the text now gives another); an active one no longer announced, or whose end
+        passed, becomes inactive with ``end_date`` = its end if already passed, else ``now``.
+        """
+        if not pages:
+            raise ValueError("a refresh without pages is a failed refresh; do not record it")
+        with self._lock, self._conn:
+            started, ended, active = self._update_events(entry_id, events, now)
+            latest = self._latest(entry_id)
+            old = latest.pages if latest is not None else {}
+            changed = tuple(
+                sorted(
+                    path
+                    for path, page in pages.items()
+                    if path not in old or old[path].content_hash != page.content_hash
+                )
+            )
+            details = self._event_columns(active, now)
+            if latest is None or changed:
+                version = latest.rule_version + 1 if latest is not None else 1
+                self._insert_version(
+                    entry_id,
+                    version,
+                    {**old, **pages},
+                    changed=changed,
+                    previous=latest,
+                    details=details,
+                )
+            else:
+                version = latest.rule_version
+                self._conn.execute(
+                    "UPDATE rule_versions SET freeleech_active = ?, bonus_event_active = ?,"
+                    " multiplier_active = ?, event_details = ?"
+                    " WHERE entry_id = ? AND rule_version = ?",
+                    (*details[1:], entry_id, version),
+                )
+        return RefreshResult(
+            version,
+            latest is None or bool(changed),
+            changed,
+            tuple(started),
+            tuple(ended),
+            tuple(active),
+        )
+
+    def _insert_version(
+        self,
+        entry_id: str,
+        version: int,
+        pages: Mapping[str, PageContent],
+        *,
+        changed: tuple[str, ...],
+        previous: RuleVersion | None,
+        details: tuple[str, int, int, int, str],
+    ) -> None:
+        diffs = (
+            {
+                path: diff_summary(
+                    previous.pages[path].text if path in previous.pages else "",
+                    pages[path].text,
+                    DIFF_MAX_CHARS,
+                )
+                for path in changed
+            }
+            if previous is not None
+            else {}
+        )
+        rules = {
+            "pages": {
+                path: {"hash": page.content_hash, "text": page.text}
+                for path, page in sorted(pages.items())
+            },
+            "diffs": diffs,
+        }
+        combined = "\n".join(f"{path} {page.content_hash}" for path, page in sorted(pages.items()))
+        now_iso = details[0]
+        self._conn.execute(
+            "INSERT INTO rule_versions (rule_version, entry_id, effective_date, content_hash,"
+            " rules_json, changed_pages, freeleech_active, bonus_event_active, multiplier_active,"
+            " event_details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                version,
+                entry_id,
+                now_iso,
+                hashlib.sha256(combined.encode()).hexdigest(),
+                json.dumps(rules, ensure_ascii=False),
+                json.dumps(list(changed)),
+                *details[1:],
+                now_iso,
+            ),
+        )
+
+    @staticmethod
+    def _event_columns(active: list[EventRow], now: datetime) -> tuple[str, int, int, int, str]:
+        """(now, freeleech_active, bonus_event_active, multiplier_active, event_details)."""
+        types = {row.event_type for row in active}
+        details = {
+            "refreshed_at": _iso(now),
+            "events": [
+                {
+                    "type": row.event_type,
+                    "description": row.description,
+                    "start_date": _iso(row.start_date),
+                    "end_date": _iso(row.end_date) if row.end_date else None,
+                    "source_url": row.source_url,
+                }
+                for row in active
+            ],
+        }
+        return (
+            _iso(now),
+            int("freeleech" in types),
+            int("bonus" in types),
+            int("multiplier" in types),
+            json.dumps(details, ensure_ascii=False),
+        )
+
+    def _update_events(
+        self, entry_id: str, events: Iterable[SiteEvent], now: datetime
+    ) -> tuple[list[EventRow], list[EventRow], list[EventRow]]:
+        """Apply the announced events; return (started, ended, active now) rows."""
+        conn, now_iso = self._conn, _iso(now)
+        current = {
+            (row.event_type, row.description): row
+            for row in map(
+                _event_row,
+                conn.execute(
+                    "SELECT * FROM event_status WHERE entry_id = ? AND active = 1 ORDER BY id",
+                    (entry_id,),
+                ),
+            )
+        }
+        announced: dict[tuple[EventType, str], SiteEvent] = {}
+        for event in events:
+            if event.end is None or event.end > now:
+                announced.setdefault((event.event_type, event.description), event)
+        started: list[EventRow] = []
+        active: list[EventRow] = []
+        for key, event in announced.items():
+            end_iso = _iso(event.end) if event.end is not None else None
+            row = current.get(key)
+            if row is None:
+                cursor = conn.execute(
+                    "INSERT INTO event_status (entry_id, event_type, start_date, end_date, active,"
+                    " description, source_url) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                    (entry_id, event.event_type, now_iso, end_iso, event.description,
+                     event.source_url),
+                )  # fmt: skip
+                row = EventRow(
+                    cast("int", cursor.lastrowid),
+                    entry_id,
+                    event.event_type,
+                    _time(now_iso),
+                    _time(end_iso) if end_iso else None,
+                    True,
+                    event.description,
+                    event.source_url,
+                )
+                started.append(row)
+            elif (_iso(row.end_date) if row.end_date else None) != end_iso:
+                conn.execute("UPDATE event_status SET end_date = ? WHERE id = ?", (end_iso, row.id))
+                row = replace(row, end_date=_time(end_iso) if end_iso else None)
+            active.append(row)
+        ended: list[EventRow] = []
+        for key, row in current.items():
+            if key in announced:
+                continue
+            end = row.end_date if row.end_date is not None and row.end_date <= now else now
+            conn.execute(
+                "UPDATE event_status SET active = 0, end_date = ? WHERE id = ?",
+                (_iso(end), row.id),
+            )
+            ended.append(replace(row, active=False, end_date=_time(_iso(end))))
+        return started, ended, active

@@ -1,0 +1,59 @@
+"""Pure status rules: VIP health (SPEC §6), ratio status (SPEC §2) and download checks (SPEC §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+type VipStatus = Literal["healthy", "warning", "critical", "inactive"]
+type RatioStatus = Literal["normal", "warning", "emergency"]
+
+WARNING_BAND = 0.10  # ratio_status is "warning" within this distance above the threshold
+
+
+def vip_days_left(vip_until: datetime | None, now: datetime) -> float | None:
+    """Days until VIP expires (0 once expired); None when the account has no VIP date."""
+    if vip_until is None:
+        return None
+    return round(max(0.0, (vip_until - now).total_seconds() / 86_400), 2)
+
+
+def vip_status(
+    days_left: float | None,
+    points: float,
+    *,
+    warning_days: float,
+    critical_days: float,
+    renewal_threshold: float,
+) -> VipStatus:
+    """SPEC §6: critical needs both few days and too few points to renew; warning needs either."""
+    if days_left is None or days_left <= 0:
+        return "inactive"
+    short_of_points = points < renewal_threshold
+    if days_left <= critical_days and short_of_points:
+        return "critical"
+    if days_left <= warning_days or short_of_points:
+        return "warning"
+    return "healthy"
+
+
+def ratio_status(ratio: float | None, *, emergency: bool, threshold: float) -> RatioStatus | None:
+    """Emergency while declared; warning near the threshold; None when the ratio is unknown."""
+    if emergency:
+        return "emergency"
+    if ratio is None:
+        return None
+    if ratio <= threshold + WARNING_BAND:
+        return "warning"
+    return "normal"
+
+
+def download_allowed(*, emergency: bool, is_paid: bool, is_vip_critical: bool) -> tuple[bool, str]:
+    """SPEC §3: only a paid, non-VIP-critical download during an emergency is refused."""
+    if not emergency:
+        return True, "no_emergency"
+    if not is_paid:
+        return True, "freeleech_allowed"
+    if is_vip_critical:
+        return True, "vip_critical_allowed"
+    return False, "ratio_emergency"

@@ -1,0 +1,335 @@
+"""Daily refresh of MAM's rules pages, rule versions in SQLite, and site events (SPEC §5).
+
+Requests: only the pages chosen in the ``rules_pages`` option (default all 7), one at a time and
+``RULES_PAGE_GAP_SECONDS`` apart, with the session cookie (never a password login); a 429 stops the
+run. Runs once a day at ``rules_refresh_time`` (hour, minute *and* second set, so exactly once),
+at startup when the last success is older than 24 h, and on the button / ``refresh_rules`` action.
+A failed run keeps the previous rules and events and is retried at the next scheduled time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any, override
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
+from homeassistant.helpers.event import async_track_time_change
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_MAM_BASE_URL,
+    CONF_RULES_PAGES,
+    CONF_RULES_REFRESH_TIME,
+    DOMAIN,
+    EVENT_RULES_CHANGED,
+    EVENT_SITE_EVENT,
+    LOGGER,
+    RULES_MAX_AGE,
+    RULES_PAGE_GAP_SECONDS,
+    SQLITE_FILENAME,
+)
+from .data import entry_options
+from .lib.errors import MamAuthError, MamError, MamRateLimitedError
+from .lib.mam import MamClient
+from .lib.pages import (
+    UPDATE_NOTES_PATH,
+    PageContent,
+    SiteEvent,
+    classify,
+    extract_announcements,
+    extract_page,
+)
+from .lib.rules_store import EventRow, RefreshResult, RulesStore, RuleVersion
+from .store import MamGuardStore
+
+if TYPE_CHECKING:
+    from .data import MamGuardConfigEntry
+
+# What an active event means for downloading (the seed's ``current_impact``).
+IMPACTS = {
+    "freeleech": "increase_download_rate",  # downloads cost no ratio
+    "multiplier": "increase_seeding",  # uploads count more
+    "bonus": "increase_seeding",  # seeding earns more points
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEventState:
+    """An announced site event as the entities and the status response show it."""
+
+    event_type: str
+    description: str
+    start: datetime
+    end: datetime | None
+    source_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RulesData:
+    """The newest stored rule version, its active events and the last successful refresh."""
+
+    version: int | None
+    effective_date: datetime | None
+    changed_pages: tuple[str, ...]
+    page_hashes: dict[str, str]
+    checked: datetime | None
+    events: tuple[SiteEventState, ...]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _event_state(row: EventRow) -> SiteEventState:
+    return SiteEventState(
+        row.event_type, row.description, row.start_date, row.end_date, row.source_url
+    )
+
+
+def _rules_data(
+    version: RuleVersion | None, events: list[EventRow], checked: datetime | None
+) -> RulesData:
+    return RulesData(
+        version=version.rule_version if version else None,
+        effective_date=version.effective_date if version else None,
+        changed_pages=version.changed_pages if version else (),
+        page_hashes={p: c.content_hash for p, c in version.pages.items()} if version else {},
+        checked=checked,
+        events=tuple(_event_state(row) for row in events),
+    )
+
+
+class RulesCoordinator(DataUpdateCoordinator[RulesData]):
+    """No polling interval: a daily timer and explicit requests drive it."""
+
+    config_entry: MamGuardConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: MamGuardConfigEntry,
+        client: MamClient,
+        store: MamGuardStore,
+    ) -> None:
+        """Bind the MAM client (shared with the account poll: one request in flight) and storage."""
+        super().__init__(
+            hass, LOGGER, config_entry=entry, name=f"{DOMAIN} rules", update_interval=None
+        )
+        self.client = client
+        self.store = store
+        self.db = RulesStore(hass.config.path(SQLITE_FILENAME))
+        self._run_lock = asyncio.Lock()
+        self._unsub_timer: CALLBACK_TYPE | None = None
+
+    async def async_setup(self) -> None:
+        """Open the database, show the cached rules, arm the daily timer, catch up if stale."""
+        await self.hass.async_add_executor_job(self.db.open)
+        self.data = await self._cached()
+        refresh_at = time.fromisoformat(entry_options(self.config_entry)[CONF_RULES_REFRESH_TIME])
+        self._unsub_timer = async_track_time_change(
+            self.hass,
+            self._scheduled,
+            hour=refresh_at.hour,
+            minute=refresh_at.minute,
+            second=refresh_at.second,
+        )
+        checked = self.data.checked
+        if self._pages() and (checked is None or dt_util.utcnow() - checked > RULES_MAX_AGE):
+            self.config_entry.async_create_background_task(
+                self.hass, self.async_refresh(), f"{DOMAIN} startup rules refresh"
+            )
+
+    async def async_close(self) -> None:
+        """Stop the timer and close the database (entry unload)."""
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+        await self.async_shutdown()
+        await self.hass.async_add_executor_job(self.db.close)
+
+    def _pages(self) -> list[str]:
+        return list(entry_options(self.config_entry)[CONF_RULES_PAGES])
+
+    async def _cached(self) -> RulesData:
+        now = dt_util.utcnow()
+        version, events = await self.hass.async_add_executor_job(self._read_db, now)
+        checked = self.store.data.get("rules_checked")
+        return _rules_data(version, events, dt_util.parse_datetime(checked) if checked else None)
+
+    def _read_db(self, now: datetime) -> tuple[RuleVersion | None, list[EventRow]]:
+        entry_id = self.config_entry.entry_id
+        return self.db.latest_version(entry_id), self.db.active_events(entry_id, now)
+
+    @callback
+    def _scheduled(self, _now: datetime) -> None:
+        if self._pages():
+            self.config_entry.async_create_background_task(
+                self.hass, self.async_refresh(), f"{DOMAIN} daily rules refresh"
+            )
+
+    async def async_refresh_now(self) -> None:
+        """Button and action: refresh now; raise a translated error when it fails."""
+        await self.async_refresh()
+        if not self.last_update_success:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="rules_refresh_failed",
+                translation_placeholders={"error": str(self.last_exception)},
+            )
+
+    @override
+    async def _async_update_data(self) -> RulesData:
+        async with self._run_lock:
+            pages = self._pages()
+            if not pages:  # the user chose no pages: nothing is fetched
+                return self.data
+            fetched, events, complete = await self._fetch(pages)
+            if not fetched:
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="rules_refresh_failed",
+                    translation_placeholders={"error": "no page could be fetched"},
+                )
+            now = dt_util.utcnow()
+            if not complete:
+                # A partial run cannot tell that an event ended: keep the known ones announced.
+                events.extend(
+                    SiteEvent(e.event_type, e.description, e.end, e.source_url)  # type: ignore[arg-type]
+                    for e in self.data.events
+                )
+            result = await self.hass.async_add_executor_job(
+                self.db.record_refresh, self.config_entry.entry_id, fetched, events, now
+            )
+            self.store.data["rules_checked"] = now.isoformat()
+            await self.store.async_save()
+            self._fire_events(result)
+            return await self._cached()
+
+    async def _fetch(
+        self, pages: list[str]
+    ) -> tuple[dict[str, PageContent], list[SiteEvent], bool]:
+        """Fetch the pages one by one, 2 s apart; stop on 429; a failed page is skipped."""
+        fetched: dict[str, PageContent] = {}
+        events: list[SiteEvent] = []
+        now, tz = dt_util.utcnow(), dt_util.get_default_time_zone()
+        complete = True
+        for index, path in enumerate(pages):
+            if index:
+                await asyncio.sleep(RULES_PAGE_GAP_SECONDS)
+            try:
+                html = await self.client.async_get_page(path)
+            except MamAuthError as err:
+                raise ConfigEntryAuthFailed(
+                    translation_domain=DOMAIN, translation_key="mam_auth_failed"
+                ) from err
+            except MamRateLimitedError:
+                LOGGER.info("MAM asked to slow down; the rules refresh stops after %s pages", index)
+                return fetched, events, False
+            except MamError as err:
+                LOGGER.debug("Rules page %s failed: %s", path, type(err).__name__)
+                complete = False
+                continue
+            fetched[path] = extract_page(path, html)
+            announcements = extract_announcements(
+                html,
+                self.config_entry.data[CONF_MAM_BASE_URL],
+                path if path == UPDATE_NOTES_PATH else None,
+            )
+            for announcement in announcements:
+                events.extend(classify(announcement, now=now, tz=tz))
+        return fetched, events, complete
+
+    @callback
+    def _fire_events(self, result: RefreshResult) -> None:
+        entry_id = self.config_entry.entry_id
+        if result.new_version and result.rule_version > 1:
+            self.hass.bus.async_fire(
+                EVENT_RULES_CHANGED,
+                {
+                    "entry_id": entry_id,
+                    "rule_version": result.rule_version,
+                    "changed_pages": list(result.changed_pages),
+                },
+            )
+        for row, active in [(r, True) for r in result.started] + [(r, False) for r in result.ended]:
+            self.hass.bus.async_fire(
+                EVENT_SITE_EVENT,
+                {
+                    "entry_id": entry_id,
+                    "event_type": row.event_type,
+                    "active": active,
+                    "description": row.description,
+                    "end_date": row.end_date.isoformat() if row.end_date else None,
+                },
+            )
+
+    def active_events(self, now: datetime) -> list[SiteEventState]:
+        """Announced events whose end has not passed (turn off between refreshes too)."""
+        return [e for e in self.data.events if e.end is None or e.end > now]
+
+    def status_documents(self, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The seed's ``/api/system/mam-rules`` and ``/api/system/events`` documents."""
+        data = self.data
+        active = self.active_events(now)
+        kinds = {e.event_type for e in active}
+        rules = {
+            "rule_version": data.version,
+            "effective_date": _iso(data.effective_date),
+            "freeleech_active": "freeleech" in kinds,
+            "bonus_event_active": "bonus" in kinds,
+            "multiplier_active": "multiplier" in kinds,
+            "event_details": {
+                e.event_type: {
+                    "description": e.description,
+                    "start_date": _iso(e.start),
+                    "end_date": _iso(e.end),
+                    "source_url": e.source_url,
+                }
+                for e in active
+            },
+            "rules_summary": {
+                "pages": dict(data.page_hashes),
+                "changed_pages": list(data.changed_pages),
+                "selected_pages": self._pages(),
+            },
+            "last_updated": _iso(data.checked),
+        }
+        impacts = sorted({IMPACTS[e.event_type] for e in active})
+        events = {
+            "active_events": [
+                {"type": e.event_type, "description": e.description, "end_date": _iso(e.end)}
+                for e in active
+            ],
+            "current_impact": impacts[0] if len(impacts) == 1 else ("mixed" if impacts else "none"),
+        }
+        return rules, events
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Metadata only (no page texts)."""
+        data = self.data
+        return {
+            "rule_version": data.version,
+            "changed_pages": list(data.changed_pages),
+            "checked": _iso(data.checked),
+            "events": [e.event_type for e in data.events],
+            "selected_pages": self._pages(),
+            "last_update_success": self.last_update_success,
+        }
+
+
+async def async_remove_rules_data(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete an entry's rows when the entry is removed (the file is shared by entries)."""
+
+    def _delete() -> None:
+        store = RulesStore(hass.config.path(SQLITE_FILENAME))
+        store.open()
+        try:
+            store.delete_entry(entry_id)
+        finally:
+            store.close()
+
+    await hass.async_add_executor_job(_delete)

@@ -1,0 +1,332 @@
+"""Sensors: account, VIP, ratio status, qBittorrent and emergency counters, rules (SPEC §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfInformation, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_RATIO_THRESHOLD,
+    CONF_RENEWAL_THRESHOLD,
+    CONF_VIP_CRITICAL_DAYS,
+    CONF_VIP_WARNING_DAYS,
+    RATIO_STATES,
+    VIP_STATES,
+)
+from .coordinator import AccountData, MamAccountCoordinator, QbtCoordinator, QbtData
+from .data import MamGuardConfigEntry, entry_options
+from .entity import EmergencyEntity, MamGuardCoordinatorEntity
+from .lib.emergency import EmergencyRecord
+from .lib.status import ratio_status, vip_days_left, vip_status
+from .rules import RulesCoordinator, RulesData
+
+PARALLEL_UPDATES = 0  # read-only: coordinators do the fetching
+
+type SensorValue = StateType | datetime
+
+
+def _vip_days(data: AccountData) -> float | None:
+    return vip_days_left(data.account.vip_until, dt_util.utcnow())
+
+
+def _vip_status(data: AccountData, options: Mapping[str, Any]) -> str:
+    return vip_status(
+        _vip_days(data),
+        data.account.seedbonus,
+        warning_days=options[CONF_VIP_WARNING_DAYS],
+        critical_days=options[CONF_VIP_CRITICAL_DAYS],
+        renewal_threshold=options[CONF_RENEWAL_THRESHOLD],
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountSensorDescription(SensorEntityDescription):
+    """A sensor computed from the last account poll (and the options)."""
+
+    value_fn: Callable[[AccountData, Mapping[str, Any]], SensorValue]
+    attr_fn: Callable[[AccountData], dict[str, Any]] | None = None
+
+
+ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
+    AccountSensorDescription(
+        key="ratio",
+        translation_key="ratio",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda d, _: d.account.ratio,
+        attr_fn=lambda d: {"infinite": d.account.ratio_infinite},
+    ),
+    AccountSensorDescription(
+        key="uploaded",
+        translation_key="uploaded",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=2,
+        value_fn=lambda d, _: d.account.uploaded_bytes,
+    ),
+    AccountSensorDescription(
+        key="downloaded",
+        translation_key="downloaded",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=2,
+        value_fn=lambda d, _: d.account.downloaded_bytes,
+    ),
+    AccountSensorDescription(
+        key="bonus_points",
+        translation_key="bonus_points",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda d, _: d.account.seedbonus,
+    ),
+    AccountSensorDescription(
+        key="wedges",
+        translation_key="wedges",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d, _: d.account.wedges,
+    ),
+    AccountSensorDescription(
+        key="user_class",
+        translation_key="user_class",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda d, _: d.account.classname,
+    ),
+    AccountSensorDescription(
+        key="unsatisfied",
+        translation_key="unsatisfied",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d, _: d.account.unsatisfied,
+        attr_fn=lambda d: {"limit": d.account.unsatisfied_limit},
+    ),
+    AccountSensorDescription(
+        key="vip_expiry",
+        translation_key="vip_expiry",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda d, _: d.account.vip_until,
+    ),
+    AccountSensorDescription(
+        key="vip_days_left",
+        translation_key="vip_days_left",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.DAYS,
+        suggested_display_precision=1,
+        value_fn=lambda d, _: _vip_days(d),
+    ),
+    AccountSensorDescription(
+        key="vip_status",
+        translation_key="vip_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=VIP_STATES,
+        value_fn=_vip_status,
+    ),
+    AccountSensorDescription(
+        key="points_per_day",
+        translation_key="points_per_day",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda d, _: d.points_per_day,
+    ),
+)
+
+RATIO_STATUS = SensorEntityDescription(
+    key="ratio_status",
+    translation_key="ratio_status",
+    device_class=SensorDeviceClass.ENUM,
+    options=RATIO_STATES,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QbtSensorDescription(SensorEntityDescription):
+    """A sensor read from qBittorrent."""
+
+    value_fn: Callable[[QbtData], StateType]
+
+
+QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
+    QbtSensorDescription(
+        key="seeding_allocation",
+        translation_key="seeding_allocation",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d: d.max_active_uploads,
+    ),
+    QbtSensorDescription(
+        key="stalled_torrents",
+        translation_key="stalled_torrents",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d: d.stalled_mam,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmergencySensorDescription(SensorEntityDescription):
+    """A counter of what mam_guard itself did in qBittorrent."""
+
+    value_fn: Callable[[EmergencyRecord], StateType]
+
+
+EMERGENCY_SENSORS: tuple[EmergencySensorDescription, ...] = (
+    EmergencySensorDescription(
+        key="frozen_torrents",
+        translation_key="frozen_torrents",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda r: len(r.frozen),
+    ),
+    EmergencySensorDescription(
+        key="forced_torrents",
+        translation_key="forced_torrents",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda r: len(r.forced),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RulesSensorDescription(SensorEntityDescription):
+    """A sensor about the stored rule versions."""
+
+    value_fn: Callable[[RulesData], SensorValue]
+    attr_fn: Callable[[RulesData], dict[str, Any]] | None = None
+
+
+RULES_SENSORS: tuple[RulesSensorDescription, ...] = (
+    RulesSensorDescription(
+        key="rules_version",
+        translation_key="rules_version",
+        value_fn=lambda d: d.version,
+        attr_fn=lambda d: {"effective_date": d.effective_date, "changed_pages": d.changed_pages},
+    ),
+    RulesSensorDescription(
+        key="rules_checked",
+        translation_key="rules_checked",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda d: d.checked,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MamGuardConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create every sensor of the account's device."""
+    data = entry.runtime_data
+    entities: list[SensorEntity] = [AccountSensor(data.account, entry, d) for d in ACCOUNT_SENSORS]
+    entities.append(RatioStatusSensor(data.account, entry, RATIO_STATUS))
+    entities.extend(QbtSensor(data.qbt, entry, d) for d in QBT_SENSORS)
+    entities.extend(EmergencySensor(entry, d) for d in EMERGENCY_SENSORS)
+    entities.extend(RulesSensor(data.rules, entry, d) for d in RULES_SENSORS)
+    async_add_entities(entities)
+
+
+class AccountSensor(MamGuardCoordinatorEntity[MamAccountCoordinator], SensorEntity):
+    """A value of the MAM account."""
+
+    entity_description: AccountSensorDescription
+
+    @property
+    def native_value(self) -> SensorValue:
+        """Computed from the last poll."""
+        return self.entity_description.value_fn(self.coordinator.data, entry_options(self.entry))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Small attributes only (SPEC §2: nothing large in recorded attributes)."""
+        if self.entity_description.attr_fn is None:
+            return None
+        return self.entity_description.attr_fn(self.coordinator.data)
+
+
+class RatioStatusSensor(MamGuardCoordinatorEntity[MamAccountCoordinator], SensorEntity):
+    """normal / warning / emergency: follows both the ratio and the emergency manager."""
+
+    async def async_added_to_hass(self) -> None:
+        """Also follow emergency changes (a manual freeze changes the status without a poll)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.entry.runtime_data.emergency.async_add_listener(self._handle_coordinator_update)
+        )
+
+    @property
+    def available(self) -> bool:
+        """An emergency is shown even while MAM cannot be polled."""
+        return super().available or self.entry.runtime_data.emergency.active
+
+    @property
+    def native_value(self) -> str | None:
+        """SPEC §2 ratio status."""
+        data = self.coordinator.data
+        return ratio_status(
+            data.account.ratio
+            if data is not None and self.coordinator.last_update_success
+            else None,
+            emergency=self.entry.runtime_data.emergency.active,
+            threshold=entry_options(self.entry)[CONF_RATIO_THRESHOLD],
+        )
+
+
+class QbtSensor(MamGuardCoordinatorEntity[QbtCoordinator], SensorEntity):
+    """A value read from qBittorrent (unavailable while qBittorrent is unreachable)."""
+
+    entity_description: QbtSensorDescription
+
+    @property
+    def native_value(self) -> StateType:
+        """From the last qBittorrent poll."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class EmergencySensor(EmergencyEntity, SensorEntity):
+    """Torrents frozen / force-started by mam_guard now."""
+
+    entity_description: EmergencySensorDescription
+
+    @property
+    def native_value(self) -> StateType:
+        """From the persisted emergency record."""
+        return self.entity_description.value_fn(self.entry.runtime_data.emergency.record)
+
+
+class RulesSensor(MamGuardCoordinatorEntity[RulesCoordinator], SensorEntity):
+    """Rule version and last successful refresh (kept from the last success on failures)."""
+
+    entity_description: RulesSensorDescription
+
+    @property
+    def available(self) -> bool:
+        """A failed refresh keeps the cached rules (SPEC §5)."""
+        return True
+
+    @property
+    def native_value(self) -> SensorValue:
+        """From the rules store."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Version metadata (small)."""
+        if self.entity_description.attr_fn is None:
+            return None
+        return self.entity_description.attr_fn(self.coordinator.data)

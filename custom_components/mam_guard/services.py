@@ -1,0 +1,161 @@
+"""Actions of mam_guard (SPEC §3), registered once in ``async_setup`` (IQS action-setup)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+import math
+from typing import Any
+
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.helpers import config_validation as cv, service
+from homeassistant.helpers.selector import ConfigEntrySelector
+from homeassistant.util import dt as dt_util
+import probatio as vol
+
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    ATTR_HOLD_OFF,
+    ATTR_IS_PAID,
+    ATTR_IS_VIP_CRITICAL,
+    CONF_RATIO_THRESHOLD,
+    CONF_RENEWAL_THRESHOLD,
+    CONF_VIP_CRITICAL_DAYS,
+    CONF_VIP_WARNING_DAYS,
+    DEFAULT_HOLD_OFF,
+    DOMAIN,
+    SERVICE_CHECK_DOWNLOAD,
+    SERVICE_GET_STATUS,
+    SERVICE_REFRESH_RULES,
+    SERVICE_RELEASE_FREEZE,
+    SERVICE_TRIGGER_FREEZE,
+)
+from .data import MamGuardConfigEntry, entry_options
+from .lib.status import download_allowed, ratio_status, vip_days_left, vip_status
+
+ENTRY_FIELD: dict[vol.Marker, Any] = {
+    vol.Optional(ATTR_CONFIG_ENTRY_ID): ConfigEntrySelector({"integration": DOMAIN})
+}
+SCHEMA_ENTRY_ONLY = vol.Schema(ENTRY_FIELD)
+SCHEMA_RELEASE = vol.Schema(
+    {
+        **ENTRY_FIELD,
+        vol.Optional(ATTR_HOLD_OFF, default=DEFAULT_HOLD_OFF): vol.All(
+            cv.time_period, cv.positive_timedelta
+        ),
+    }
+)
+SCHEMA_CHECK_DOWNLOAD = vol.Schema(
+    {
+        **ENTRY_FIELD,
+        vol.Required(ATTR_IS_PAID): cv.boolean,
+        vol.Optional(ATTR_IS_VIP_CRITICAL, default=False): cv.boolean,
+    }
+)
+
+
+type ServiceHandler = Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]
+
+
+def _entry(call: ServiceCall) -> MamGuardConfigEntry:
+    """The targeted entry, or the only loaded one (HA raises translated errors otherwise)."""
+    entry: MamGuardConfigEntry = service.async_get_config_entry(
+        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
+    )
+    return entry
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+async def _release_freeze(call: ServiceCall) -> None:
+    hold_off: timedelta = call.data[ATTR_HOLD_OFF]
+    await _entry(call).runtime_data.emergency.async_release_manual(hold_off)
+
+
+async def _trigger_freeze(call: ServiceCall) -> None:
+    await _entry(call).runtime_data.emergency.async_trigger_manual()
+
+
+async def _check_download(call: ServiceCall) -> ServiceResponse:
+    entry = _entry(call)
+    allowed, reason = download_allowed(
+        emergency=entry.runtime_data.emergency.active,
+        is_paid=call.data[ATTR_IS_PAID],
+        is_vip_critical=call.data[ATTR_IS_VIP_CRITICAL],
+    )
+    return {"allowed": allowed, "reason": reason}
+
+
+async def _refresh_rules(call: ServiceCall) -> None:
+    await _entry(call).runtime_data.rules.async_refresh_now()
+
+
+def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
+    """The seed design's four JSON documents (vip, compliance, rules, events) in one response."""
+    data = entry.runtime_data
+    options = entry_options(entry)
+    account_data = data.account.data
+    account = account_data.account if account_data else None
+    now = dt_util.utcnow()
+    days = vip_days_left(account.vip_until, now) if account else None
+    points = account.seedbonus if account else None
+    ratio = account.ratio if account else None
+    qbt = data.qbt.data if data.qbt.last_update_success else None
+    vip = {
+        "vip_active": days is not None and days > 0,
+        "days_until_expiry": math.floor(days) if days is not None else None,
+        "total_points": points,
+        "points_per_day": account_data.points_per_day if account_data else None,
+        "renewal_threshold": options[CONF_RENEWAL_THRESHOLD],
+        "status": vip_status(
+            days,
+            points or 0,
+            warning_days=options[CONF_VIP_WARNING_DAYS],
+            critical_days=options[CONF_VIP_CRITICAL_DAYS],
+            renewal_threshold=options[CONF_RENEWAL_THRESHOLD],
+        )
+        if account
+        else None,
+        "last_updated": _iso(account_data.fetched_at) if account_data else None,
+    }
+    compliance = {
+        "global_ratio": ratio,
+        "emergency_active": data.emergency.active,
+        "download_frozen": data.emergency.active and data.emergency.enforcing,
+        "seeding_allocation": qbt.max_active_uploads if qbt else None,
+        "stalled_torrents": qbt.stalled_mam if qbt else None,
+        "status": ratio_status(
+            ratio, emergency=data.emergency.active, threshold=options[CONF_RATIO_THRESHOLD]
+        ),
+        "last_updated": _iso(account_data.fetched_at) if account_data else None,
+    }
+    rules, events = data.rules.status_documents(now)
+    return {"vip": vip, "compliance": compliance, "rules": rules, "events": events}
+
+
+async def _get_status(call: ServiceCall) -> ServiceResponse:
+    return status_response(_entry(call))
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register every action of the domain."""
+    handlers: list[tuple[str, ServiceHandler, vol.Schema, SupportsResponse]] = [
+        (SERVICE_RELEASE_FREEZE, _release_freeze, SCHEMA_RELEASE, SupportsResponse.NONE),
+        (SERVICE_TRIGGER_FREEZE, _trigger_freeze, SCHEMA_ENTRY_ONLY, SupportsResponse.NONE),
+        (SERVICE_CHECK_DOWNLOAD, _check_download, SCHEMA_CHECK_DOWNLOAD, SupportsResponse.ONLY),
+        (SERVICE_GET_STATUS, _get_status, SCHEMA_ENTRY_ONLY, SupportsResponse.ONLY),
+        (SERVICE_REFRESH_RULES, _refresh_rules, SCHEMA_ENTRY_ONLY, SupportsResponse.NONE),
+    ]
+    for name, handler, schema, supports_response in handlers:
+        hass.services.async_register(
+            DOMAIN, name, handler, schema=schema, supports_response=supports_response
+        )

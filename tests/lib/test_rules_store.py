@@ -1,0 +1,276 @@
+"""RulesStore: rule versions, event lifecycle, migrations, entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+import hashlib
+from pathlib import Path
+import sqlite3
+
+import pytest
+
+from custom_components.mam_guard.lib.pages import PageContent, SiteEvent
+from custom_components.mam_guard.lib.rules_store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    RulesStore,
+)
+
+T0 = datetime(2025, 11, 21, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+BONUS = SiteEvent("bonus", "2x bonus points", None, "https://x/f/t/1")
+FL = SiteEvent("freeleech", "Site-wide freeleech until Sunday", T0 + 2 * DAY, "https://x/f/t/2")
+
+
+def _page(path: str, text: str) -> PageContent:
+    return PageContent(path, text, hashlib.sha256(text.encode()).hexdigest())
+
+
+def _pages(**overrides: str) -> dict[str, PageContent]:
+    texts = {"rules.php": "Rules\n1.4 ratio 1.0", "faq.php": "FAQ\nWhat is freeleech?"}
+    texts.update({key.replace("_", "."): value for key, value in overrides.items()})
+    return {path: _page(path, text) for path, text in texts.items()}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[RulesStore]:
+    rules_store = RulesStore(str(tmp_path / "mam_guard.db"))
+    rules_store.open()
+    yield rules_store
+    rules_store.close()
+
+
+def test_first_refresh_is_version_one(store: RulesStore) -> None:
+    assert store.latest_version("e1") is None
+    result = store.record_refresh("e1", _pages(), [], T0)
+    assert (result.rule_version, result.new_version) == (1, True)
+    assert result.changed_pages == ("faq.php", "rules.php")
+    version = store.latest_version("e1")
+    assert version is not None
+    assert version.rule_version == 1
+    assert version.effective_date == version.created_at == T0
+    assert version.pages == _pages()
+    assert version.diffs == {}
+    assert len(version.content_hash) == 64
+    assert not version.freeleech_active
+    assert not version.bonus_event_active
+    assert version.event_details == {"refreshed_at": "2025-11-21T12:00:00Z", "events": []}
+
+
+def test_identical_refresh_keeps_the_version(store: RulesStore) -> None:
+    store.record_refresh("e1", _pages(), [], T0)
+    result = store.record_refresh("e1", _pages(), [], T0 + DAY)
+    assert (result.rule_version, result.new_version, result.changed_pages) == (1, False, ())
+    version = store.latest_version("e1")
+    assert version is not None
+    assert version.effective_date == T0
+    assert version.event_details["refreshed_at"] == "2025-11-22T12:00:00Z"
+
+
+def test_changed_page_makes_version_two_with_a_diff(store: RulesStore) -> None:
+    first = store.record_refresh("e1", _pages(), [], T0)
+    result = store.record_refresh("e1", _pages(rules_php="Rules\n1.4 ratio 1.2"), [], T0 + DAY)
+    assert (result.rule_version, result.new_version, result.changed_pages) == (
+        2,
+        True,
+        ("rules.php",),
+    )
+    version = store.latest_version("e1")
+    assert version is not None
+    assert version.changed_pages == ("rules.php",)
+    assert set(version.diffs) == {"rules.php"}
+    assert "-1.4 ratio 1.0" in version.diffs["rules.php"]
+    assert "+1.4 ratio 1.2" in version.diffs["rules.php"]
+    assert version.effective_date == T0 + DAY
+    assert version.pages["faq.php"] == _pages()["faq.php"]
+    assert first.rule_version == 1
+
+
+def test_missing_page_is_carried_and_new_page_is_a_change(store: RulesStore) -> None:
+    store.record_refresh("e1", _pages(), [], T0)
+    only_rules = {"rules.php": _pages()["rules.php"]}
+    assert store.record_refresh("e1", only_rules, [], T0 + DAY).new_version is False
+    version = store.latest_version("e1")
+    assert version is not None
+    assert set(version.pages) == {"faq.php", "rules.php"}
+
+    more = {**_pages(), "api/list.php": _page("api/list.php", "API\n/jsonLoad.php")}
+    result = store.record_refresh("e1", more, [], T0 + 2 * DAY)
+    assert (result.rule_version, result.changed_pages) == (2, ("api/list.php",))
+    version = store.latest_version("e1")
+    assert version is not None
+    assert set(version.pages) == {"api/list.php", "faq.php", "rules.php"}
+    assert "+/jsonLoad.php" in version.diffs["api/list.php"]
+
+
+def test_empty_refresh_is_refused(store: RulesStore) -> None:
+    with pytest.raises(ValueError, match="failed refresh"):
+        store.record_refresh("e1", {}, [BONUS], T0)
+    assert store.active_events("e1", T0) == []
+
+
+def test_event_lifecycle(store: RulesStore) -> None:
+    first = store.record_refresh("e1", _pages(), [BONUS, BONUS, FL], T0)
+    assert [row.event_type for row in first.started] == ["bonus", "freeleech"]
+    assert first.ended == ()
+    active = store.active_events("e1", T0)
+    assert [(r.event_type, r.start_date, r.end_date, r.active) for r in active] == [
+        ("bonus", T0, None, True),
+        ("freeleech", T0, T0 + 2 * DAY, True),
+    ]
+    version = store.latest_version("e1")
+    assert version is not None
+    assert (version.freeleech_active, version.bonus_event_active, version.multiplier_active) == (
+        True,
+        True,
+        False,
+    )
+    assert version.event_details["events"][1] == {
+        "type": "freeleech",
+        "description": FL.description,
+        "start_date": "2025-11-21T12:00:00Z",
+        "end_date": "2025-11-23T12:00:00Z",
+        "source_url": FL.source_url,
+    }
+
+    # Still announced: kept, start unchanged.
+    second = store.record_refresh("e1", _pages(), [FL, BONUS], T0 + DAY)
+    assert (second.started, second.ended) == ((), ())
+    assert [row.start_date for row in second.active] == [T0, T0]
+
+    # The bonus vanishes: inactive, ended now. The freeleech's end passes without a refresh.
+    third = store.record_refresh("e1", _pages(), [FL], T0 + DAY + timedelta(hours=1))
+    (ended,) = third.ended
+    assert (ended.event_type, ended.active, ended.end_date) == (
+        "bonus",
+        False,
+        T0 + DAY + timedelta(hours=1),
+    )
+    assert [row.event_type for row in store.active_events("e1", T0 + DAY + timedelta(hours=2))] == [
+        "freeleech"
+    ]
+    assert store.active_events("e1", T0 + 3 * DAY) == []
+
+    # A refresh after the end (even if still announced) deactivates it with its own end.
+    fourth = store.record_refresh("e1", _pages(), [FL], T0 + 3 * DAY)
+    (ended,) = fourth.ended
+    assert (ended.event_type, ended.end_date) == ("freeleech", T0 + 2 * DAY)
+    version = store.latest_version("e1")
+    assert version is not None
+    assert not version.freeleech_active
+    assert not version.bonus_event_active
+    assert version.rule_version == 1
+
+    # Announced again later: a new occurrence.
+    fifth = store.record_refresh("e1", _pages(), [BONUS], T0 + 4 * DAY)
+    assert [(row.event_type, row.start_date) for row in fifth.started] == [("bonus", T0 + 4 * DAY)]
+
+
+def test_new_end_for_a_running_event_is_stored(store: RulesStore) -> None:
+    store.record_refresh("e1", _pages(), [BONUS], T0)
+    extended = SiteEvent("bonus", BONUS.description, T0 + 5 * DAY, BONUS.source_url)
+    result = store.record_refresh("e1", _pages(), [extended], T0 + DAY)
+    assert result.started == result.ended == ()
+    (row,) = store.active_events("e1", T0 + DAY)
+    assert (row.start_date, row.end_date) == (T0, T0 + 5 * DAY)
+
+
+def test_fresh_database_has_latest_schema(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    store = RulesStore(str(path))
+    store.open()
+    assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        columns = {
+            table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            for table in ("rule_versions", "event_status")
+        }
+    conn.close()
+    assert columns == {
+        "rule_versions": [
+            "rule_version",
+            "entry_id",
+            "effective_date",
+            "content_hash",
+            "rules_json",
+            "changed_pages",
+            "freeleech_active",
+            "bonus_event_active",
+            "multiplier_active",
+            "event_details",
+            "created_at",
+        ],
+        "event_status": [
+            "id",
+            "entry_id",
+            "event_type",
+            "start_date",
+            "end_date",
+            "active",
+            "description",
+            "source_url",
+        ],
+    }
+
+
+def test_reopening_keeps_data(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite")
+    store = RulesStore(path)
+    store.open()
+    store.record_refresh("e1", _pages(), [BONUS], T0)
+    store.record_refresh("e1", _pages(rules_php="changed"), [BONUS], T0 + DAY)
+    store.close()
+    store.close()  # idempotent
+
+    again = RulesStore(path)
+    again.open()
+    version = again.latest_version("e1")
+    assert version is not None
+    assert version.rule_version == 2
+    assert [row.description for row in again.active_events("e1", T0 + DAY)] == [BONUS.description]
+    assert again.schema_version() == SCHEMA_VERSION
+    again.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    store = RulesStore(str(path))
+    with pytest.raises(RuntimeError, match="newer"):
+        store.open()
+    with pytest.raises(RuntimeError, match="not open"):
+        store.latest_version("e1")
+
+
+def test_entries_are_independent_and_deletable(store: RulesStore) -> None:
+    store.record_refresh("e1", _pages(), [BONUS], T0)
+    store.record_refresh("e1", _pages(rules_php="v2"), [BONUS], T0 + DAY)
+    result = store.record_refresh("e2", _pages(), [FL], T0 + DAY)
+    assert result.rule_version == 1
+    assert [r.event_type for r in store.active_events("e2", T0 + DAY)] == ["freeleech"]
+    assert [r.event_type for r in store.active_events("e1", T0 + DAY)] == ["bonus"]
+
+    store.delete_entry("e1")
+    assert store.latest_version("e1") is None
+    assert store.active_events("e1", T0 + DAY) == []
+    version = store.latest_version("e2")
+    assert version is not None
+    assert version.rule_version == 1
+    assert store.record_refresh("e1", _pages(), [], T0 + 2 * DAY).rule_version == 1
+
+
+def test_calls_from_executor_threads(store: RulesStore) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(
+                lambda day: store.record_refresh("e1", _pages(), [BONUS], T0 + day * DAY), range(8)
+            )
+        )
+    assert {result.rule_version for result in results} == {1}
+    assert sum(len(result.started) for result in results) == 1

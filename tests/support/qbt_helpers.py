@@ -1,0 +1,133 @@
+"""Arranging real qBittorrent state for lib tests and benchmarks: add torrents, poll, restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+import os
+from pathlib import Path
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from aioqbt.api import AddFormBuilder
+from aioqbt.client import APIClient
+
+from tests.support.qbt_daemon import QbtDaemon, free_port, stop_process
+from tests.support.torrents import TorrentFile
+
+
+async def eventually[T](
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 20.0, interval: float = 0.1
+) -> T:
+    """Poll ``probe`` until it returns something truthy (no fixed sleeps); fail at the deadline."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within} s (last: {last!r})")
+
+
+async def add_torrents(
+    client: APIClient,
+    daemon: QbtDaemon,
+    torrents: Iterable[TorrentFile],
+    *,
+    tags: Iterable[str] = (),
+    stopped: bool = False,
+    skip_checking: bool | None = None,
+) -> None:
+    """Add in one ``torrents/add`` call; the data dir must lie under the daemon's work dir.
+
+    ``skip_checking`` defaults to True only for torrents with data: a data-less torrent added with
+    skip_checking shows ``missingFiles``, with a check it becomes a real ``stalledDL`` download.
+    """
+    items = list(torrents)
+    if not items:
+        return
+    builder = AddFormBuilder.with_client(client).savepath(daemon.inner(items[0].data_dir))
+    for t in items:
+        builder = builder.include_file(t.blob, f"{t.info_hash}.torrent")
+    tag_list = list(tags)
+    if tag_list:
+        builder = builder.tags(tag_list)
+    if skip_checking is None:
+        skip_checking = all((t.data_dir / t.name).exists() for t in items)
+    builder = builder.skip_checking(skip_checking)
+    if stopped:
+        builder = builder.stopped(True)
+    await client.torrents.add(builder.build())
+
+
+async def wait_states(
+    client: APIClient, expected: Mapping[str, Collection[str]], *, within: float = 30.0
+) -> dict[str, str]:
+    """Wait until every hash is in one of its expected states; return hash -> state."""
+
+    async def probe() -> dict[str, str] | None:
+        infos = await client.torrents.info(hashes=list(expected))
+        states = {t.hash: t.state for t in infos}
+        ok = all(states.get(h) in want for h, want in expected.items())
+        return states if ok else None
+
+    return await eventually(probe, within=within)
+
+
+def restart_qbt(daemon: QbtDaemon, *, timeout: float = 30.0) -> QbtDaemon:
+    """Stop the daemon (SIGTERM: it saves its state), start it again on the same profile and port.
+
+    Unlike ``start_qbt`` this keeps the work dir (also inside the chroot) and does not rewrite the
+    conf, so preferences, torrents and tags survive as they would across a real restart.
+    """
+    daemon.stop()
+    return spawn_again(daemon, timeout=timeout)
+
+
+def spawn_again(daemon: QbtDaemon, *, timeout: float = 30.0) -> QbtDaemon:
+    """Start a stopped daemon again on its profile and Web UI port."""
+    port = urllib.parse.urlsplit(daemon.url).port
+    args = [
+        f"--profile={daemon.inner(daemon.workdir / 'profile')}",
+        f"--webui-port={port}",
+        f"--torrenting-port={free_port()}",
+    ]
+    cmd = [*daemon.proc.args[: 3 if daemon.chroot else 1], *args]  # type: ignore[index]
+    started = time.monotonic()
+    with daemon.log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "HOME": daemon.inner(daemon.workdir),
+                "QBT_CONFIRM_LEGAL_NOTICE": "1",
+            },
+        )
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"qbittorrent-nox exited rc={proc.returncode}")
+        try:
+            urllib.request.urlopen(daemon.url + "/api/v2/app/version", timeout=1).close()
+            break
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            if time.monotonic() - started > timeout:
+                stop_process(proc)
+                raise TimeoutError("qbittorrent-nox did not come back") from None
+            time.sleep(0.05)
+    daemon.proc = proc  # the fixture's cleanup now stops the new process
+    return daemon
+
+
+def data_dir(daemon: QbtDaemon) -> Path:
+    """Where test data must live so both flavours (host and chroot) see it."""
+    return daemon.workdir / "data"
