@@ -25,6 +25,7 @@ from typing import Any, Final, Self
 
 from .engine import (
     EMERGENCY_PREF_KEYS,
+    LOADING_STATES,
     TAG_FORCED,
     TAG_FROZEN,
     EmergencyOptions,
@@ -36,7 +37,7 @@ from .engine import (
     plan_refreeze,
     plan_release,
 )
-from .qbt import QbtAdapter, QbtConnectionError, QbtSnapshot
+from .qbt import QbtAdapter, QbtConnectionError, QbtNotReadyError, QbtSnapshot
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -235,8 +236,12 @@ class EmergencyExecutor:
             self._snap = self._prefs = None
 
     async def _sync(self) -> QbtSnapshot:
+        """This run's snapshot; refuses to plan while qBittorrent is still loading MAM torrents."""
         if self._snap is None:
-            self._snap = await self.adapter.sync()
+            snap = await self.adapter.sync()
+            if any(t.is_mam and t.state in LOADING_STATES for t in snap.torrents.values()):
+                raise QbtNotReadyError("qBittorrent is still loading its torrents")
+            self._snap = snap
         return self._snap
 
     async def _current_prefs(self) -> dict[str, Any]:
@@ -272,9 +277,9 @@ class EmergencyExecutor:
         rec = self.record
         changes = plan_prefs(await self._current_prefs(), self.options)
         if changes:
+            await self.adapter.set_preferences(changes)
             rec.applied_prefs = {**rec.applied_prefs, **changes}
             await self._persist()
-            await self.adapter.set_preferences(changes)
         if self.options.unlimited_upload_rate and await self.adapter.alt_speed_enabled():
             rec.alt_speed_toggled = True
             await self._persist()

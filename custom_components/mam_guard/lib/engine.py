@@ -51,6 +51,9 @@ DOWNLOADING_STATES: Final = frozenset(
 FORCEABLE_STATES: Final = frozenset({"stalledUP", "queuedUP"})
 STALLED_STATES: Final = frozenset({"stalledUP", "stalledDL"})
 STOPPED_STATES: Final = frozenset({"pausedDL", "pausedUP", "stoppedDL", "stoppedUP"})
+# Right after qBittorrent starts, torrents sit in these until their resume data is read: their real
+# state is not known yet, so nothing may be planned on them.
+LOADING_STATES: Final = frozenset({"checkingResumeData", "unknown"})
 
 
 @dataclass(frozen=True, slots=True)

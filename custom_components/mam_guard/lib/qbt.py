@@ -31,6 +31,7 @@ __all__ = [
     "QbtAuthError",
     "QbtConnectionError",
     "QbtError",
+    "QbtNotReadyError",
     "QbtSnapshot",
     "TorrentState",
     "is_mam_url",
@@ -51,6 +52,10 @@ class QbtAuthError(QbtError):
 
 class QbtConnectionError(QbtError):
     """qBittorrent could not be reached (refused, timeout, bad URL, not a qBittorrent Web UI)."""
+
+
+class QbtNotReadyError(QbtConnectionError):
+    """qBittorrent answers but is still loading its torrents (just started): retry later."""
 
 
 def is_mam_url(url: str, hosts: Iterable[str] = DEFAULT_MAM_HOSTS) -> bool:

@@ -1,0 +1,38 @@
+"""Entry setup/unload end to end: MAM simulator + real qBittorrent, every entity, the device."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from mam_simulator import MamSimulator
+
+
+async def test_setup_creates_device_and_entities(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    [device] = dr.async_entries_for_config_entry(device_registry, config_entry.entry_id)
+    assert device.identifiers == {("mam_guard", "100001")}
+    assert device.name == "MAM FixtureUser"
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
+    entities = er.async_entries_for_config_entry(entity_registry, config_entry.entry_id)
+    states = {e.unique_id.removeprefix("100001_"): hass.states.get(e.entity_id) for e in entities}
+    for key, state in sorted(states.items()):
+        print(
+            key,
+            state.entity_id if state else None,
+            state.state if state else None,
+            state.attributes if state else None,
+        )
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.NOT_LOADED
