@@ -14,19 +14,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before phcc mounts its own testing_config/custom_components (toolchain.md).
 import custom_components.mam_guard  # noqa: F401
-from custom_components.mam_guard.const import (
-    CONF_MAM_BASE_URL,
-    CONF_MAM_ID,
-    CONF_QBT_PASSWORD,
-    CONF_QBT_URL,
-    CONF_QBT_USERNAME,
-    CONF_QBT_VERIFY_SSL,
-    DEFAULT_OPTIONS,
-    DOMAIN,
-)
 from mam_simulator import MamSimulator
+from tests.support.entries import make_entry
 from tests.support.mam_pages import default_pages
-from tests.support.mam_sim import TEST_COOKIE, running_simulator
+from tests.support.mam_sim import running_simulator
 from tests.support.qbt_daemon import QbtDaemon, available_flavours, cleanup, start_qbt
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -106,25 +97,7 @@ def mock_setup_entry() -> Iterator[AsyncMock]:
         yield mocked
 
 
-def entry_data(sim: MamSimulator, qbt: QbtDaemon, cookie: str = TEST_COOKIE) -> dict[str, object]:
-    """Config entry data pointing at the simulator and a real qBittorrent."""
-    return {
-        CONF_MAM_ID: cookie,
-        CONF_MAM_BASE_URL: sim.base_url,
-        CONF_QBT_URL: qbt.url,
-        CONF_QBT_USERNAME: qbt.username,
-        CONF_QBT_PASSWORD: qbt.password,
-        CONF_QBT_VERIFY_SSL: True,
-    }
-
-
 @pytest.fixture
 def config_entry(mam_sim: MamSimulator, qbittorrent: QbtDaemon) -> MockConfigEntry:
     """An entry for the simulator's account and the test's qBittorrent (not yet added)."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="MAM FixtureUser",
-        unique_id="100001",
-        data=entry_data(mam_sim, qbittorrent),
-        options=dict(DEFAULT_OPTIONS),
-    )
+    return make_entry(mam_sim, qbittorrent)

@@ -146,8 +146,8 @@ class EmergencyManager:
         self.store.data["emergency"] = record.to_dict()
         await self.store.async_save()
 
-    def _current_ratio(self) -> float | None:
-        """The last polled ratio; None (unknown) when the last poll failed (SPEC §4)."""
+    def current_ratio(self) -> float | None:
+        """The last polled ratio, ``inf`` for MAM's ∞; None (unknown) when the last poll failed."""
         data = self.account.data
         if data is None or not self.account.last_update_success:
             return None
@@ -164,7 +164,7 @@ class EmergencyManager:
             options = entry_options(self.entry)
             self.executor.options = emergency_options(options)
             record = self.record
-            ratio = self._current_ratio()
+            ratio = self.current_ratio()
             decision = decide(
                 ratio,
                 active=record.active,
@@ -187,7 +187,7 @@ class EmergencyManager:
                 self.record.manual = True
                 await self._persist(self.record)
             else:
-                await self._declare(self._current_ratio(), manual=True, now=now)
+                await self._declare(self.current_ratio(), manual=True, now=now)
             await self._reconcile(now)
 
     async def async_release_manual(self, hold_off: timedelta) -> None:
@@ -196,7 +196,7 @@ class EmergencyManager:
             now = dt_util.utcnow()
             hold_off_until = now + hold_off
             if self.active:
-                await self._undeclare(self._current_ratio(), hold_off_until=hold_off_until)
+                await self._undeclare(self.current_ratio(), hold_off_until=hold_off_until)
             else:
                 self.record.hold_off_until = hold_off_until
                 await self._persist(self.record)

@@ -277,12 +277,10 @@ class RatioStatusSensor(MamGuardCoordinatorEntity[MamAccountCoordinator], Sensor
     @property
     def native_value(self) -> str | None:
         """SPEC §2 ratio status."""
-        data = self.coordinator.data
+        emergency = self.entry.runtime_data.emergency
         return ratio_status(
-            data.account.ratio
-            if data is not None and self.coordinator.last_update_success
-            else None,
-            emergency=self.entry.runtime_data.emergency.active,
+            emergency.current_ratio(),
+            emergency=emergency.active,
             threshold=entry_options(self.entry)[CONF_RATIO_THRESHOLD],
         )
 

@@ -277,9 +277,9 @@ class EmergencyExecutor:
         rec = self.record
         changes = plan_prefs(await self._current_prefs(), self.options)
         if changes:
-            await self.adapter.set_preferences(changes)
             rec.applied_prefs = {**rec.applied_prefs, **changes}
             await self._persist()
+            await self.adapter.set_preferences(changes)
         if self.options.unlimited_upload_rate and await self.adapter.alt_speed_enabled():
             rec.alt_speed_toggled = True
             await self._persist()
