@@ -54,6 +54,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
 # minute (new MAM downloads are frozen within a minute during an emergency).
 ACCOUNT_UPDATE_INTERVAL: Final = timedelta(minutes=5)
 QBT_UPDATE_INTERVAL: Final = timedelta(minutes=1)
+QBT_LOADING_RECHECK: Final = timedelta(seconds=10)  # new torrents still loading in an emergency
 RULES_MAX_AGE: Final = timedelta(hours=24)
 RULES_PAGE_GAP_SECONDS: Final = 2.0
 DEFAULT_HOLD_OFF: Final = timedelta(hours=1)
@@ -109,6 +110,3 @@ TO_REDACT: Final = {
     "tracker",
     "trackers",
 }
-
-# qBittorrent torrent states counted by the ``stalled_torrents`` sensor (SPEC §2).
-QBT_STALLED_STATES: Final = frozenset({"stalledUP", "stalledDL"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, override
 
@@ -15,9 +15,10 @@ from .const import (
     ACCOUNT_UPDATE_INTERVAL,
     DOMAIN,
     LOGGER,
-    QBT_STALLED_STATES,
+    QBT_LOADING_RECHECK,
     QBT_UPDATE_INTERVAL,
 )
+from .lib.engine import LOADING_STATES, STALLED_STATES
 from .lib.errors import MamAuthError, MamConnectionError, MamRateLimitedError
 from .lib.mam import MamClient
 from .lib.models import MamAccount
@@ -36,7 +37,8 @@ class AccountData:
 
     account: MamAccount
     points_per_day: float | None
-    fetched_at: datetime
+    # Not compared: with always_update=False, listeners run only when the account changed.
+    fetched_at: datetime = field(compare=False)
 
 
 class MamAccountCoordinator(DataUpdateCoordinator[AccountData]):
@@ -153,9 +155,15 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
                 translation_domain=DOMAIN, translation_key="qbt_cannot_connect"
             ) from err
         mam = [t for t in snapshot.torrents.values() if t.is_mam]
+        # A torrent still loading its resume data cannot be judged yet (it may be one the user
+        # added stopped); during an emergency look again soon so it is frozen within a minute.
+        loading = any(t.state in LOADING_STATES for t in mam)
+        self.update_interval = (
+            QBT_LOADING_RECHECK if loading and self.emergency.applied else QBT_UPDATE_INTERVAL
+        )
         return QbtData(
             version=self.version,
             max_active_uploads=int(prefs.get("max_active_uploads", 0)),
-            stalled_mam=sum(t.state in QBT_STALLED_STATES for t in mam),
+            stalled_mam=sum(t.state in STALLED_STATES for t in mam),
             mam_torrents=len(mam),
         )

@@ -106,6 +106,11 @@ class EmergencyManager:
         return self.record.active
 
     @property
+    def applied(self) -> bool:
+        """qBittorrent is (being) frozen and boosted by us right now."""
+        return self.record.phase in APPLIED_PHASES
+
+    @property
     def enforcing(self) -> bool:
         """qBittorrent actions are allowed (option / switch, the breaker turns it off)."""
         return bool(entry_options(self.entry)[CONF_ENFORCEMENT])

@@ -137,6 +137,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         self.db = RulesStore(hass.config.path(SQLITE_FILENAME))
         self._run_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
+        self._closing = False
 
     async def async_setup(self) -> None:
         """Open the database, show the cached rules, arm the daily timer, catch up if stale."""
@@ -157,12 +158,18 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             )
 
     async def async_close(self) -> None:
-        """Stop the timer and close the database (entry unload)."""
+        """Stop the timer and close the database (entry unload).
+
+        A running refresh stops at its next page and records nothing; the connection is closed
+        only once it has let go of the database (never under a running refresh).
+        """
+        self._closing = True
         if self._unsub_timer is not None:
             self._unsub_timer()
             self._unsub_timer = None
         await self.async_shutdown()
-        await self.hass.async_add_executor_job(self.db.close)
+        async with self._run_lock:
+            await self.hass.async_add_executor_job(self.db.close)
 
     def _pages(self) -> list[str]:
         return list(entry_options(self.config_entry)[CONF_RULES_PAGES])
@@ -201,6 +208,8 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             if not pages:  # the user chose no pages: nothing is fetched
                 return self.data
             fetched, events, complete = await self._fetch(pages)
+            if self._closing:  # unloading (maybe while waiting for the lock): drop the run
+                return self.data
             if not fetched:
                 raise UpdateFailed(
                     translation_domain=DOMAIN,
@@ -232,7 +241,9 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         complete = True
         for index, path in enumerate(pages):
             if index:
-                await asyncio.sleep(RULES_PAGE_GAP_SECONDS)
+                pass
+            if self._closing:
+                break
             try:
                 html = await self.client.async_get_page(path)
             except MamAuthError as err:

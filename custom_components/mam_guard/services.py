@@ -133,7 +133,9 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
         "seeding_allocation": qbt.max_active_uploads if qbt else None,
         "stalled_torrents": qbt.stalled_mam if qbt else None,
         "status": ratio_status(
-            ratio, emergency=data.emergency.active, threshold=options[CONF_RATIO_THRESHOLD]
+            data.emergency.current_ratio(),
+            emergency=data.emergency.active,
+            threshold=options[CONF_RATIO_THRESHOLD],
         ),
         "last_updated": _iso(account_data.fetched_at) if account_data else None,
     }

@@ -1,0 +1,245 @@
+"""The ratio emergency in Home Assistant, against a real qBittorrent and the MAM simulator.
+
+Polls are driven explicitly (``async_refresh`` / the heartbeat ``async_tick``) in real time: the
+interval scheduling itself is covered by the account tests, and qBittorrent needs real time to
+apply state changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aioqbt.client import APIClient
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.mam_guard.const import (
+    CONF_RULES_PAGES,
+    DOMAIN,
+    EVENT_EMERGENCY_ENDED,
+    EVENT_EMERGENCY_STARTED,
+)
+from custom_components.mam_guard.lib.engine import TAG_FORCED, TAG_FROZEN
+from mam_simulator import MamSimulator
+from tests.support.entries import make_entry
+from tests.support.qbt_daemon import QbtDaemon
+from tests.support.qbt_helpers import add_torrents, data_dir, eventually
+from tests.support.torrents import OTHER_ANNOUNCE, make_torrent
+
+PAUSED = {"pausedDL", "stoppedDL", "pausedUP", "stoppedUP"}
+
+
+@dataclass
+class Farm:
+    """The torrents of the scenario, by role."""
+
+    paid: list[str]  # downloading MAM torrents without exempt tags: frozen in an emergency
+    freeleech: str  # downloading MAM torrent tagged freeleech: never frozen
+    other: str  # downloading non-MAM torrent: never touched
+    seeds: list[str]  # complete MAM torrents
+
+
+async def arrange(api: APIClient, daemon: QbtDaemon) -> Farm:
+    """Two paid MAM downloads, one freeleech one, one non-MAM download, two MAM seeds."""
+    folder = data_dir(daemon)
+    paid = [make_torrent(folder, f"paid{i}.m4b", 4000 + i, with_data=False) for i in range(2)]
+    fl = make_torrent(folder, "fl.m4b", 4100, with_data=False)
+    other = make_torrent(folder, "other.iso", 4200, tracker=OTHER_ANNOUNCE, with_data=False)
+    seeds = [make_torrent(folder, f"seed{i}.epub", 3000 + i) for i in range(2)]
+    await add_torrents(api, daemon, [*paid, other])
+    await add_torrents(api, daemon, [fl], tags=["FreeLeech"])
+    await add_torrents(api, daemon, seeds)
+    hashes = [t.info_hash for t in (*paid, fl, other, *seeds)]
+
+    async def loaded() -> bool:
+        infos = await api.torrents.info(hashes=hashes)
+        return len(infos) == len(hashes) and all(t.state != "checkingResumeData" for t in infos)
+
+    await eventually(loaded)
+    return Farm(
+        [t.info_hash for t in paid], fl.info_hash, other.info_hash, [t.info_hash for t in seeds]
+    )
+
+
+async def torrents(api: APIClient) -> dict[str, Any]:
+    """hash -> (state, tags, force_start)."""
+    return {
+        t.hash: (t.state, frozenset(tag.strip() for tag in t.tags if tag.strip()), t.force_start)
+        for t in await api.torrents.info()
+    }
+
+
+async def settle(
+    api: APIClient, condition: Callable[[dict[str, Any]], bool], within: float = 20.0
+) -> dict[str, Any]:
+    """qBittorrent shows new states only after its refresh interval: wait for ``condition``."""
+
+    async def probe() -> dict[str, Any] | None:
+        current = await torrents(api)
+        try:
+            ok = condition(current)
+        except KeyError:  # a torrent not listed yet
+            ok = False
+        if not ok:
+            last_seen[0] = current
+        return current if ok else None
+
+    last_seen: list[dict[str, Any] | None] = [None]
+    try:
+        return await eventually(probe, within=within)
+    except AssertionError as err:
+        raise AssertionError(f"qBittorrent never settled; last seen {last_seen[0]}") from err
+
+
+def untouched(now: Any, then: Any) -> bool:
+    """Same paused-ness, tags and force flag (queue states may move when limits are raised)."""
+    return bool((now[0] in PAUSED) == (then[0] in PAUSED) and now[1:] == then[1:])
+
+
+async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def poll_account(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """One account poll and the emergency decision that follows it."""
+    await entry.runtime_data.account.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await entry.runtime_data.emergency.async_tick()
+
+
+def emergency_state(hass: HomeAssistant, entity_registry: er.EntityRegistry) -> Any:
+    entity_id = entity_registry.async_get_entity_id(
+        "binary_sensor", DOMAIN, "100001_emergency_freeze"
+    )
+    assert entity_id is not None
+    return hass.states.get(entity_id)
+
+
+def sensor(hass: HomeAssistant, entity_registry: er.EntityRegistry, key: str) -> str:
+    entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, f"100001_{key}")
+    assert entity_id is not None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state.state
+
+
+@pytest.fixture
+async def farm(qbittorrent: QbtDaemon, qbt_api: APIClient) -> Farm:
+    """The scenario's torrents, with queueing and low limits so seeds sit in queuedUP."""
+    await qbt_api.app.set_preferences(
+        {
+            "queueing_enabled": True,
+            "max_active_uploads": 1,
+            "max_active_torrents": 3,
+            "max_active_downloads": 3,
+            "up_limit": 50_000,
+        }
+    )
+    return await arrange(qbt_api, qbittorrent)
+
+
+@pytest.fixture
+def entry(mam_sim: MamSimulator, qbittorrent: QbtDaemon) -> MockConfigEntry:
+    """An entry without the rules refresh (only jsonLoad reaches the simulator)."""
+    return make_entry(mam_sim, qbittorrent, **{CONF_RULES_PAGES: []})
+
+
+PREF_KEYS = ("max_active_uploads", "max_active_torrents", "up_limit", "scheduler_enabled")
+
+
+async def test_freeze_on_low_ratio_and_exact_restore(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    qbt_api: APIClient,
+    qbittorrent: QbtDaemon,
+    farm: Farm,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    started = async_capture_events(hass, EVENT_EMERGENCY_STARTED)
+    ended = async_capture_events(hass, EVENT_EMERGENCY_ENDED)
+    await setup(hass, entry)
+    before = await torrents(qbt_api)
+    prefs_before = {k: (await qbt_api.app.preferences())[k] for k in PREF_KEYS}
+    assert emergency_state(hass, entity_registry).state == "off"
+
+    mam_sim.state.ratio = 0.99
+    await poll_account(hass, entry)
+
+    state = emergency_state(hass, entity_registry)
+    assert state.state == "on"
+    assert state.attributes["trigger_ratio"] == 0.99
+    assert state.attributes["manual"] is False
+    assert state.attributes["pending_actions"] == []
+    assert sensor(hass, entity_registry, "ratio_status") == "emergency"
+    after = await settle(
+        qbt_api, lambda t: all(t[h][0] in PAUSED and TAG_FROZEN in t[h][1] for h in farm.paid)
+    )
+    assert after[farm.freeleech][0] not in PAUSED
+    assert untouched(after[farm.other], before[farm.other])
+    prefs = await qbt_api.app.preferences()
+    assert prefs["max_active_uploads"] >= 50
+    assert prefs["max_active_torrents"] >= 50
+    assert prefs["up_limit"] == 0
+    assert [e.data["frozen"] for e in started] == [2]
+    assert started[0].data["entry_id"] == entry.entry_id
+    assert started[0].data["ratio"] == 0.99
+    assert sensor(hass, entity_registry, "frozen_torrents") == "2"
+    issue = issue_registry.async_get_issue(DOMAIN, f"ratio_emergency_{entry.entry_id}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["frozen"] == "2"
+    for paid, critical, allowed in ((True, False, False), (True, True, True), (False, False, True)):
+        answer = await hass.services.async_call(
+            DOMAIN,
+            "check_download",
+            {"is_paid": paid, "is_vip_critical": critical},
+            blocking=True,
+            return_response=True,
+        )
+        assert answer is not None
+        assert answer["allowed"] is allowed
+
+    # A paid MAM download added during the emergency is frozen by the next heartbeat.
+    late = make_torrent(data_dir(qbittorrent), "late.m4b", 999, with_data=False)
+    await add_torrents(qbt_api, qbittorrent, [late])
+    await entry.runtime_data.qbt.async_refresh()  # the minute heartbeat sees it loading
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data.qbt.update_interval == timedelta(seconds=10)
+    await settle(qbt_api, lambda t: t[late.info_hash][0] not in {"checkingResumeData", "unknown"})
+    await entry.runtime_data.qbt.async_refresh()  # the quick re-check
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(
+        qbt_api,
+        lambda t: t[late.info_hash][0] in PAUSED and TAG_FROZEN in t[late.info_hash][1],
+    )
+
+    mam_sim.state.ratio = 1.01
+    await poll_account(hass, entry)
+    assert emergency_state(hass, entity_registry).state == "off"
+    assert issue_registry.async_get_issue(DOMAIN, f"ratio_emergency_{entry.entry_id}") is None
+    assert [e.data["frozen"] for e in ended] == [3]
+    restored = await settle(
+        qbt_api,
+        lambda t: (
+            all((t[h][0] in PAUSED) == (st in PAUSED) for h, (st, _, _) in before.items())
+            and t[late.info_hash][0] not in PAUSED
+        ),
+    )
+    for h, (st, tags, forced) in before.items():
+        assert TAG_FROZEN not in restored[h][1]
+        assert TAG_FORCED not in restored[h][1]
+        assert restored[h][1] == tags, h
+        assert restored[h][2] == forced, h
+        assert (restored[h][0] in PAUSED) == (st in PAUSED), h
+    assert restored[late.info_hash][0] not in PAUSED
+    assert {k: (await qbt_api.app.preferences())[k] for k in PREF_KEYS} == prefs_before
