@@ -11,14 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 from aioqbt.client import APIClient
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.mam_guard.const import (
+    CONF_ENFORCEMENT,
     CONF_RULES_PAGES,
     DOMAIN,
     EVENT_EMERGENCY_ENDED,
@@ -28,7 +32,7 @@ from custom_components.mam_guard.lib.engine import TAG_FORCED, TAG_FROZEN
 from mam_simulator import MamSimulator
 from tests.support.entries import make_entry
 from tests.support.qbt_daemon import QbtDaemon
-from tests.support.qbt_helpers import add_torrents, data_dir, eventually
+from tests.support.qbt_helpers import add_torrents, data_dir, eventually, spawn_again
 from tests.support.torrents import OTHER_ANNOUNCE, make_torrent
 
 PAUSED = {"pausedDL", "stoppedDL", "pausedUP", "stoppedUP"}
@@ -243,3 +247,205 @@ async def test_freeze_on_low_ratio_and_exact_restore(
         assert (restored[h][0] in PAUSED) == (st in PAUSED), h
     assert restored[late.info_hash][0] not in PAUSED
     assert {k: (await qbt_api.app.preferences())[k] for k in PREF_KEYS} == prefs_before
+
+
+def switch_id(entity_registry: er.EntityRegistry) -> str:
+    entity_id = entity_registry.async_get_entity_id("switch", DOMAIN, "100001_enforcement")
+    assert entity_id is not None
+    return entity_id
+
+
+async def test_manual_freeze_and_release_with_hold_off(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    qbt_api: APIClient,
+    farm: Farm,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await setup(hass, entry)
+    await hass.services.async_call(DOMAIN, "trigger_freeze", {}, blocking=True)
+    state = emergency_state(hass, entity_registry)
+    assert state.state == "on"
+    assert state.attributes["manual"] is True
+    await settle(qbt_api, lambda t: all(TAG_FROZEN in t[h][1] for h in farm.paid))
+    await poll_account(hass, entry)  # ratio 1.5: a manual freeze is not released by the ratio
+    assert emergency_state(hass, entity_registry).state == "on"
+
+    await hass.services.async_call(
+        DOMAIN, "release_freeze", {"hold_off": {"seconds": 2}}, blocking=True
+    )
+    state = emergency_state(hass, entity_registry)
+    assert state.state == "off"
+    assert state.attributes["hold_off_until"] is not None
+    await settle(qbt_api, lambda t: all(t[h][0] not in PAUSED for h in farm.paid))
+    mam_sim.state.ratio = 0.5
+    await poll_account(hass, entry)
+    assert emergency_state(hass, entity_registry).state == "off"  # hold-off: no re-freeze yet
+    await eventually(lambda: _hold_off_passed(entry), within=5)
+    await entry.runtime_data.emergency.async_tick()
+    assert emergency_state(hass, entity_registry).state == "on"
+
+
+async def _hold_off_passed(entry: MockConfigEntry) -> bool:
+    from homeassistant.util import dt as dt_util
+
+    until = entry.runtime_data.emergency.record.hold_off_until
+    return until is not None and dt_util.utcnow() >= until
+
+
+async def test_release_without_emergency_sets_hold_off(
+    hass: HomeAssistant, entry: MockConfigEntry, mam_sim: MamSimulator, farm: Farm
+) -> None:
+    await setup(hass, entry)
+    await hass.services.async_call(DOMAIN, "release_freeze", {}, blocking=True)
+    record = entry.runtime_data.emergency.record
+    assert record.hold_off_until is not None
+    assert record.active is False
+    mam_sim.state.ratio = 0.5
+    await poll_account(hass, entry)
+    assert entry.runtime_data.emergency.active is False  # one hour of hold-off by default
+
+
+async def test_enforcement_off_monitors_only_and_undoes(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    qbt_api: APIClient,
+    farm: Farm,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await setup(hass, entry)
+    mam_sim.state.ratio = 0.8
+    await poll_account(hass, entry)
+    await settle(qbt_api, lambda t: all(t[h][0] in PAUSED for h in farm.paid))
+
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": switch_id(entity_registry)}, blocking=True
+    )
+    assert entry.options[CONF_ENFORCEMENT] is False
+    assert emergency_state(hass, entity_registry).state == "on"  # still declared
+    undone = await settle(
+        qbt_api,
+        lambda t: all(t[h][0] not in PAUSED and TAG_FROZEN not in t[h][1] for h in farm.paid),
+    )
+    assert all(TAG_FORCED not in tags for _, tags, _ in undone.values())
+    assert (await qbt_api.app.preferences())["max_active_uploads"] == 1
+    answer = await hass.services.async_call(
+        DOMAIN, "get_status", {}, blocking=True, return_response=True
+    )
+    assert answer is not None
+    assert answer["compliance"]["emergency_active"] is True  # type: ignore[index]
+    assert answer["compliance"]["download_frozen"] is False  # type: ignore[index]
+
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": switch_id(entity_registry)}, blocking=True
+    )
+    await settle(qbt_api, lambda t: all(TAG_FROZEN in t[h][1] for h in farm.paid))
+
+
+async def test_restart_mid_emergency_reconciles_without_new_snapshot(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    qbt_api: APIClient,
+    farm: Farm,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    prefs_before = {k: (await qbt_api.app.preferences())[k] for k in PREF_KEYS}
+    await setup(hass, entry)
+    mam_sim.state.ratio = 0.9
+    await poll_account(hass, entry)
+    snapshot = dict(entry.runtime_data.emergency.record.prefs_snapshot or {})
+    assert snapshot["max_active_uploads"] == 1
+
+    # Restart Home Assistant mid-emergency.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert emergency_state(hass, entity_registry).state == "on"
+    await entry.runtime_data.emergency.async_tick()
+    assert entry.runtime_data.emergency.record.prefs_snapshot == snapshot  # not our own 50s
+
+    mam_sim.state.ratio = 1.3
+    await poll_account(hass, entry)
+    assert emergency_state(hass, entity_registry).state == "off"
+    await settle(qbt_api, lambda t: all(t[h][0] not in PAUSED for h in farm.paid))
+    assert {k: (await qbt_api.app.preferences())[k] for k in PREF_KEYS} == prefs_before
+
+
+async def test_qbittorrent_down_at_entry_then_back(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    qbittorrent: QbtDaemon,
+    qbt_api: APIClient,
+    farm: Farm,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await setup(hass, entry)
+    qbittorrent.stop()
+    mam_sim.state.ratio = 0.7
+    await poll_account(hass, entry)
+    state = emergency_state(hass, entity_registry)
+    assert state.state == "on"
+    assert "freeze" in state.attributes["pending_actions"]
+    await entry.runtime_data.qbt.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sensor(hass, entity_registry, "seeding_allocation") == "unavailable"
+
+    spawn_again(qbittorrent)
+
+    async def heartbeat_done() -> bool:
+        """One heartbeat (a minute in real life); true once nothing is pending any more."""
+        await entry.runtime_data.qbt.async_refresh()
+        await hass.async_block_till_done(wait_background_tasks=True)
+        return emergency_state(hass, entity_registry).attributes["pending_actions"] == []
+
+    await eventually(heartbeat_done, within=20, interval=0.5)
+    await qbt_api.auth.login(qbittorrent.username, qbittorrent.password)  # the test's own client
+    await settle(qbt_api, lambda t: all(TAG_FROZEN in t[h][1] for h in farm.paid))
+    assert int(sensor(hass, entity_registry, "seeding_allocation")) >= 50
+
+
+async def test_three_failures_trip_the_breaker(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    farm: Farm,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    await setup(hass, entry)
+    mam_sim.state.ratio = 0.7
+    with patch(
+        "custom_components.mam_guard.lib.emergency.EmergencyExecutor._step_freeze",
+        side_effect=RuntimeError("qBittorrent said something odd"),
+    ):
+        await poll_account(hass, entry)
+        assert entry.options[CONF_ENFORCEMENT] is True
+        for _ in range(2):
+            await entry.runtime_data.emergency.async_tick()
+    assert entry.options[CONF_ENFORCEMENT] is False
+    breaker = issue_registry.async_get_issue(DOMAIN, f"enforcement_breaker_{entry.entry_id}")
+    assert breaker is not None
+    assert breaker.severity is ir.IssueSeverity.ERROR
+    assert emergency_state(hass, entity_registry).state == "on"  # monitoring continues
+    assert hass.states.get(switch_id(entity_registry)).state == "off"  # type: ignore[union-attr]
+
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": switch_id(entity_registry)}, blocking=True
+    )
+    assert issue_registry.async_get_issue(DOMAIN, f"enforcement_breaker_{entry.entry_id}") is None
+    assert entry.runtime_data.emergency.record.failures == 0
+
+
+async def test_service_with_unknown_entry_is_a_validation_error(
+    hass: HomeAssistant, entry: MockConfigEntry, farm: Farm
+) -> None:
+    await setup(hass, entry)
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN, "trigger_freeze", {"config_entry_id": "nope"}, blocking=True
+        )
