@@ -241,7 +241,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         complete = True
         for index, path in enumerate(pages):
             if index:
-                pass
+                await asyncio.sleep(RULES_PAGE_GAP_SECONDS)
             if self._closing:
                 break
             try:

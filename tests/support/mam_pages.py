@@ -175,8 +175,14 @@ def default_pages(
     news: Iterable[NewsItem] = DEFAULT_NEWS,
     notes: Iterable[Note] = DEFAULT_NOTES,
     now: datetime | None = None,
+    vault_points: int = 8_145_500,
+    bonus: int = 99_999,
 ) -> dict[str, str]:
-    """The seven rules pages (keys as in ``pages.RULES_PAGES``) with plausible content."""
+    """The seven rules pages (keys as in ``pages.RULES_PAGES``) with plausible content.
+
+    ``now``, ``vault_points`` and ``bonus`` only change the site chrome (header counters, clock,
+    timings), never the main content.
+    """
     now = now or _FIXED_NOW
     news = tuple(news)
     bodies = {
@@ -200,4 +206,7 @@ def default_pages(
         "updateNotes.php": update_notes_body(notes),
         "api/list.php": API_BODY,
     }
-    return {path: render_page(path, body, news=news, now=now) for path, body in bodies.items()}
+    return {
+        path: render_page(path, body, news=news, vault_points=vault_points, bonus=bonus, now=now)
+        for path, body in bodies.items()
+    }

@@ -312,15 +312,16 @@ class EmergencyExecutor:
             current_prefs=prefs or {},
         )
 
+    # Release acts on our tags only, so a server-side tag filter replaces the full torrent list.
     async def _step_unfreeze(self) -> None:
-        plan = self._release_plan((await self._sync()).torrents.values())
-        await self.adapter.start(plan.resume)  # start before untagging: a crash keeps the tag
-        await self.adapter.remove_tag(plan.resume, TAG_FROZEN)
+        resume = await self.adapter.tagged(TAG_FROZEN)
+        await self.adapter.start(resume)  # start before untagging: a crash keeps the tag
+        await self.adapter.remove_tag(resume, TAG_FROZEN)
 
     async def _step_unforce(self) -> None:
-        plan = self._release_plan((await self._sync()).torrents.values())
-        await self.adapter.set_force_start(plan.unforce, False)
-        await self.adapter.remove_tag(plan.unforce, TAG_FORCED)
+        unforce = await self.adapter.tagged(TAG_FORCED)
+        await self.adapter.set_force_start(unforce, False)
+        await self.adapter.remove_tag(unforce, TAG_FORCED)
 
     async def _step_restore(self) -> None:
         rec = self.record

@@ -1,0 +1,777 @@
+"""Rules refresh and site events end to end (SPEC §5): real entry setup, MAM simulator over HTTP.
+
+Every test sets the entry up the way Home Assistant does and talks to the simulator over real
+sockets; only time is faked (``freezer`` + ``async_fire_time_changed``). The local time zone of
+the test harness is US/Pacific, so "12:00" below is noon in that zone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+import logging
+import sqlite3
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+from aiohttp import web
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+from yarl import URL
+
+from custom_components.mam_guard import const
+from custom_components.mam_guard.const import (
+    CONF_RULES_PAGES,
+    CONF_RULES_REFRESH_TIME,
+    DOMAIN,
+    EVENT_RULES_CHANGED,
+    EVENT_SITE_EVENT,
+    SERVICE_GET_STATUS,
+    SERVICE_REFRESH_RULES,
+    SQLITE_FILENAME,
+)
+from custom_components.mam_guard.lib.pages import RULES_PAGES, PageContent
+from custom_components.mam_guard.lib.rules_store import RulesStore
+from mam_simulator import MamSimulator
+from tests.support.mam_pages import RULES_BODY, NewsItem, default_pages, render_page
+
+UID = "100001"
+EVENT_KEYS = ("freeleech_event", "bonus_event", "multiplier_event")
+FREELEECH_NEWS: NewsItem = ("Site-wide freeleech until 2026-03-12!", "/f/t/86100/site-wide-fl")
+RULES_ERROR = "Error fetching mam_guard rules data"
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A private config dir per test, hence a private ``mam_guard.db``."""
+    return hass_tmp_config_dir
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def local(*parts: int) -> datetime:
+    """``local(y, m, d, h, min, s)``: aware, in Home Assistant's time zone (US/Pacific in tests)."""
+    year, month, day, hour, minute, second = parts
+    return datetime(year, month, day, hour, minute, second, tzinfo=dt_util.get_default_time_zone())
+
+
+def page_requests(sim: MamSimulator) -> dict[str, int]:
+    """Requests per rules page (account polls excluded), zeros left out."""
+    return {path: sim.requests[path] for path in RULES_PAGES if sim.requests[path]}
+
+
+def total_page_requests(sim: MamSimulator) -> int:
+    """Rules page requests so far."""
+    return sum(page_requests(sim).values())
+
+
+def mark_checked(hass_storage: dict[str, Any], entry: MockConfigEntry, checked: datetime) -> None:
+    """Pretend the last successful rules refresh happened at ``checked`` (before setup)."""
+    hass_storage[f"{DOMAIN}.{entry.entry_id}"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}",
+        "data": {"rules_checked": checked.isoformat()},
+    }
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry, **options: Any) -> None:
+    """Add and set up the entry, then wait for the startup refresh (a background task)."""
+    if entry.entry_id not in {e.entry_id for e in hass.config_entries.async_entries(DOMAIN)}:
+        entry.add_to_hass(hass)
+    if options:
+        hass.config_entries.async_update_entry(entry, options={**entry.options, **options})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def fire_at(hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime) -> None:
+    """Move the clock to ``when``, run the timers due by then and wait for what they started."""
+    freezer.move_to(when)
+    async_fire_time_changed(hass, when)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def refresh_rules(hass: HomeAssistant) -> None:
+    """The ``refresh_rules`` action, as an automation calls it."""
+    await hass.services.async_call(DOMAIN, SERVICE_REFRESH_RULES, {}, blocking=True)
+    await hass.async_block_till_done()
+
+
+async def get_status(hass: HomeAssistant) -> dict[str, Any]:
+    """The ``get_status`` response."""
+    response = await hass.services.async_call(
+        DOMAIN, SERVICE_GET_STATUS, {}, blocking=True, return_response=True
+    )
+    assert response is not None
+    return dict(response)
+
+
+def entity_id(hass: HomeAssistant, platform: str, key: str) -> str:
+    """The entity id of ``<uid>_<key>`` (names come from translations, so look it up)."""
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{UID}_{key}")
+    assert found is not None, f"no {platform} entity for {key}"
+    return found
+
+
+def state_of(hass: HomeAssistant, platform: str, key: str) -> State:
+    """The current state object of one of the entry's entities."""
+    state = hass.states.get(entity_id(hass, platform, key))
+    assert state is not None
+    return state
+
+
+def rules_version(hass: HomeAssistant) -> State:
+    """``sensor.*_rules_version``."""
+    return state_of(hass, "sensor", "rules_version")
+
+
+def event_states(hass: HomeAssistant) -> dict[str, str]:
+    """State of the three site-event binary sensors."""
+    return {key: state_of(hass, "binary_sensor", key).state for key in EVENT_KEYS}
+
+
+def rate_limit_once(monkeypatch: pytest.MonkeyPatch, sim: MamSimulator, path: str) -> None:
+    """Answer the next request for ``path`` with HTTP 429 (other paths are served normally)."""
+    answer = sim._answer
+    pending = [path]
+
+    def answer_or_429(request: web.Request, requested: str) -> web.StreamResponse:
+        if requested in pending:
+            pending.remove(requested)
+            sim.fail_next(429)
+        return answer(request, requested)
+
+    monkeypatch.setattr(sim, "_answer", answer_or_429)
+
+
+def count_rows(db_path: str, entry_id: str) -> dict[str, int]:
+    """Rows of ``entry_id`` in both tables (run in the executor)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return {
+            table: conn.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE entry_id = ?",
+                (entry_id,),
+            ).fetchone()[0]
+            for table in ("rule_versions", "event_status")
+        }
+    finally:
+        conn.close()
+
+
+# --- 1-3: versions ------------------------------------------------------------------------------
+
+
+async def test_first_refresh_creates_version_1(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Setup without history fetches the 7 pages once each, with the cookie, and stores v1."""
+    now = dt_util.as_utc(local(2026, 3, 10, 9, 0, 0))
+    freezer.move_to(now)
+    changed = async_capture_events(hass, EVENT_RULES_CHANGED)
+
+    await setup_entry(hass, config_entry)
+
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 1)
+    assert mam_sim.last_headers["Cookie"].startswith("mam_id=")
+    assert "mam_guard" in mam_sim.last_headers["User-Agent"]
+    version = rules_version(hass)
+    assert version.state == "1"
+    assert version.attributes["effective_date"] == now
+    assert list(version.attributes["changed_pages"]) == sorted(RULES_PAGES)
+    assert dt_util.parse_datetime(state_of(hass, "sensor", "rules_checked").state) == now
+    assert changed == []  # the first version is not a change
+
+
+async def test_identical_refresh_ignores_page_chrome(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Other counters, clock, timings and scripts around the same content: no new version."""
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    await setup_entry(hass, config_entry)
+    changed = async_capture_events(hass, EVENT_RULES_CHANGED)
+    before = dict(mam_sim.pages)
+
+    later = local(2026, 3, 10, 10, 17, 43)
+    freezer.move_to(later)
+    mam_sim.pages.update(
+        default_pages(now=dt_util.as_utc(later), vault_points=9_001_234, bonus=12_345)
+    )
+    assert all(mam_sim.pages[path] != before[path] for path in RULES_PAGES)
+    await refresh_rules(hass)
+
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 2)
+    assert rules_version(hass).state == "1"
+    checked = state_of(hass, "sensor", "rules_checked").state
+    assert dt_util.parse_datetime(checked) == dt_util.as_utc(later)
+    assert changed == []
+
+
+async def test_changed_rules_page_creates_version_2(
+    hass: HomeAssistant, config_entry: MockConfigEntry, mam_sim: MamSimulator
+) -> None:
+    """An edited rule gives version 2, ``changed_pages`` and a ``mam_guard_rules_changed``."""
+    await setup_entry(hass, config_entry)
+    changed = async_capture_events(hass, EVENT_RULES_CHANGED)
+    new_body = RULES_BODY.replace("at or above 1.0", "at or above 1.2")
+    assert new_body != RULES_BODY
+    mam_sim.pages["rules.php"] = render_page("rules.php", new_body)
+
+    await refresh_rules(hass)
+
+    version = rules_version(hass)
+    assert version.state == "2"
+    assert list(version.attributes["changed_pages"]) == ["rules.php"]
+    assert [event.data for event in changed] == [
+        {"entry_id": config_entry.entry_id, "rule_version": 2, "changed_pages": ["rules.php"]}
+    ]
+
+
+# --- 4-5: site events ---------------------------------------------------------------------------
+
+
+async def test_announced_freeleech_turns_on_and_ends_by_itself(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Ticker "site-wide freeleech until <date>": on with that end; off at the end, no fetch."""
+    news: NewsItem = ("Site-wide freeleech until 2026-03-11 08:00!", "/f/t/86100/site-wide-fl")
+    freezer.move_to(local(2026, 3, 10, 12, 30, 0))
+    mam_sim.pages.update(default_pages(news=[news]))
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+
+    await setup_entry(hass, config_entry)
+
+    end = local(2026, 3, 11, 8, 0, 0)
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_ON
+    assert state.attributes["description"] == news[0]
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == end
+    assert state.attributes["source_url"] == f"{mam_sim.base_url}{news[1]}"
+    assert event_states(hass) == {
+        "freeleech_event": STATE_ON,
+        "bonus_event": STATE_OFF,
+        "multiplier_event": STATE_OFF,
+    }
+    assert [event.data for event in site_events] == [
+        {
+            "entry_id": config_entry.entry_id,
+            "event_type": "freeleech",
+            "active": True,
+            "description": news[0],
+            "end_date": dt_util.as_utc(end).isoformat(),
+        }
+    ]
+    requests = total_page_requests(mam_sim)
+
+    await fire_at(hass, freezer, end - timedelta(seconds=5))
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
+    await fire_at(hass, freezer, end + timedelta(seconds=1))
+
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_OFF
+    assert state.attributes["end_date"] is None
+    assert total_page_requests(mam_sim) == requests  # no refresh was needed
+
+    # The next daily refresh records the end (the ticker still shows the old news).
+    await fire_at(hass, freezer, local(2026, 3, 11, 12, 0, 0))
+    assert total_page_requests(mam_sim) == requests + len(RULES_PAGES)
+    assert [(e.data["event_type"], e.data["active"]) for e in site_events] == [
+        ("freeleech", True),
+        ("freeleech", False),
+    ]
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+
+
+async def test_rules_and_faq_prose_is_no_event(
+    hass: HomeAssistant, config_entry: MockConfigEntry, mam_sim: MamSimulator
+) -> None:
+    """The rules and FAQ explain freeleech and 2x upload every day: no event from them."""
+    assert "site-wide freeleech" in mam_sim.pages["faq.php"]
+    assert "2x upload" in mam_sim.pages["faq.php"]
+    assert "2x upload event" in mam_sim.pages["rules.php"]
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+
+    await setup_entry(hass, config_entry)
+
+    assert rules_version(hass).state == "1"  # the pages were read
+    assert event_states(hass) == dict.fromkeys(EVENT_KEYS, STATE_OFF)
+    assert site_events == []
+    status = await get_status(hass)
+    assert status["events"] == {"active_events": [], "current_impact": "none"}
+
+
+# --- 6-8: failures and schedule -----------------------------------------------------------------
+
+
+async def test_network_failure_keeps_rules_logs_once_and_retries_next_day(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MAM unreachable at two daily runs: rules and events kept, one error logged; day 3 works."""
+    news: NewsItem = ("Site-wide freeleech until 2026-03-20", "/f/t/86100/site-wide-fl")
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    mam_sim.pages.update(default_pages(news=[news]))
+    await setup_entry(hass, config_entry)
+    assert rules_version(hass).state == "1"
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
+    checked = state_of(hass, "sensor", "rules_checked").state
+
+    port = URL(mam_sim.base_url).port
+    assert port is not None
+    await mam_sim.stop()
+    caplog.set_level(logging.DEBUG, logger="custom_components.mam_guard")
+    caplog.clear()
+
+    for day in (10, 11):
+        await fire_at(hass, freezer, local(2026, 3, day, 12, 0, 0))
+        assert not config_entry.runtime_data.rules.last_update_success
+        assert rules_version(hass).state == "1"
+        assert state_of(hass, "sensor", "rules_checked").state == checked
+        freeleech = state_of(hass, "binary_sensor", "freeleech_event")
+        assert freeleech.state == STATE_ON
+        assert freeleech.attributes["description"] == news[0]
+        for key in EVENT_KEYS:
+            assert state_of(hass, "binary_sensor", key).state != STATE_UNAVAILABLE
+    problems = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("custom_components.mam_guard")
+        and r.levelno >= logging.WARNING
+        and "account data" not in r.getMessage()  # the account poll fails too, on its own
+    ]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(RULES_ERROR)
+
+    assert await mam_sim.start(port=port) == f"http://127.0.0.1:{port}"
+    requests = total_page_requests(mam_sim)
+    await fire_at(hass, freezer, local(2026, 3, 12, 12, 0, 0))
+
+    assert config_entry.runtime_data.rules.last_update_success
+    assert total_page_requests(mam_sim) == requests + len(RULES_PAGES)
+    assert rules_version(hass).state == "1"
+    checked_now = state_of(hass, "sensor", "rules_checked").state
+    assert dt_util.parse_datetime(checked_now) == local(2026, 3, 12, 12, 0, 0)
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
+    assert any("recovered" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("refresh_time", "due", "not_due"),
+    [("12:00:00", (12, 0, 0), (6, 30, 0)), ("06:30:00", (6, 30, 0), (12, 0, 0))],
+    ids=["default-noon", "option-0630"],
+)
+async def test_daily_refresh_runs_once_at_the_configured_time(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    *,
+    hass_storage: dict[str, Any],
+    refresh_time: str,
+    due: tuple[int, int, int],
+    not_due: tuple[int, int, int],
+) -> None:
+    """One run a day at ``rules_refresh_time`` (local), not at every tick of that minute."""
+    hour, minute, _ = due
+    start = local(2026, 3, 10, hour, minute, 0) - timedelta(seconds=2)
+    freezer.move_to(start)
+    mark_checked(hass_storage, config_entry, start - timedelta(hours=1))
+    await setup_entry(hass, config_entry, **{CONF_RULES_REFRESH_TIME: refresh_time})
+    assert total_page_requests(mam_sim) == 0
+
+    for second in range(6):
+        await fire_at(hass, freezer, local(2026, 3, 10, hour, minute, second))
+    await fire_at(hass, freezer, local(2026, 3, 10, hour, 59, 0))
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 1)
+
+    other = local(2026, 3, 10, *not_due)  # the other time, before the next due run
+    if other < start:
+        other += timedelta(days=1)
+    await fire_at(hass, freezer, other)
+    assert total_page_requests(mam_sim) == len(RULES_PAGES)
+
+    await fire_at(hass, freezer, local(2026, 3, 11, *due))
+    await fire_at(hass, freezer, local(2026, 3, 11, hour, minute, 1))
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 2)
+
+
+@pytest.mark.parametrize(
+    ("age", "fetched"),
+    [(timedelta(hours=23), False), (timedelta(hours=25), True)],
+    ids=["fresh-23h", "stale-25h"],
+)
+async def test_startup_refresh_only_when_older_than_24h(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    *,
+    hass_storage: dict[str, Any],
+    age: timedelta,
+    fetched: bool,
+) -> None:
+    """Startup catches up only when the last success is more than 24 h old."""
+    last = dt_util.utcnow() - age
+    mark_checked(hass_storage, config_entry, last)
+
+    await setup_entry(hass, config_entry)
+
+    if fetched:
+        assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 1)
+        assert rules_version(hass).state == "1"
+        checked = dt_util.parse_datetime(state_of(hass, "sensor", "rules_checked").state)
+        assert checked is not None
+        assert checked > last
+    else:
+        assert page_requests(mam_sim) == {}
+        checked = dt_util.parse_datetime(state_of(hass, "sensor", "rules_checked").state)
+        assert checked is not None
+        assert abs(checked - last) < timedelta(seconds=1)
+
+
+# --- 9-11: what is fetched, and how -------------------------------------------------------------
+
+
+async def test_rules_pages_subset_is_all_that_is_fetched(
+    hass: HomeAssistant, config_entry: MockConfigEntry, mam_sim: MamSimulator
+) -> None:
+    """Only the selected pages are requested, stored and reported."""
+    selected = ["rules.php", "faq.php"]
+
+    await setup_entry(hass, config_entry, **{CONF_RULES_PAGES: selected})
+    await refresh_rules(hass)
+
+    assert page_requests(mam_sim) == dict.fromkeys(selected, 2)
+    assert rules_version(hass).state == "1"
+    rules = (await get_status(hass))["rules"]
+    assert sorted(rules["rules_summary"]["pages"]) == sorted(selected)
+    assert rules["rules_summary"]["selected_pages"] == selected
+
+
+async def test_no_rules_pages_fetches_nothing(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An empty selection: no request at startup, at the daily time or on the action."""
+    freezer.move_to(local(2026, 3, 10, 11, 0, 0))
+
+    await setup_entry(hass, config_entry, **{CONF_RULES_PAGES: []})
+    await fire_at(hass, freezer, local(2026, 3, 10, 12, 0, 0))
+    await refresh_rules(hass)
+
+    assert mam_sim.requests["jsonLoad.php"] > 0  # the account is still polled
+    assert page_requests(mam_sim) == {}
+    assert rules_version(hass).state == "unknown"
+    assert event_states(hass) == dict.fromkeys(EVENT_KEYS, STATE_OFF)
+
+
+async def test_rate_limit_stops_the_run_keeps_a_partial_version_and_backs_off(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 429 on the 3rd page: no 4th request, v1 from 2 pages, no HTTP during the back-off."""
+    assert RULES_PAGES[2] == "f/b/18"
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    rate_limit_once(monkeypatch, mam_sim, "f/b/18")
+
+    await setup_entry(hass, config_entry)
+
+    assert page_requests(mam_sim) == {"rules.php": 1, "faq.php": 1, "f/b/18": 1}
+    assert rules_version(hass).state == "1"
+    rules = (await get_status(hass))["rules"]
+    assert sorted(rules["rules_summary"]["pages"]) == ["faq.php", "rules.php"]
+
+    sent = sum(mam_sim.requests.values())
+    freezer.tick(timedelta(minutes=29))
+    with pytest.raises(HomeAssistantError) as err:
+        await refresh_rules(hass)
+    assert err.value.translation_key == "rules_refresh_failed"
+    assert sum(mam_sim.requests.values()) == sent  # refused without asking MAM
+    assert rules_version(hass).state == "1"
+
+    freezer.tick(timedelta(minutes=2))
+    await refresh_rules(hass)
+
+    assert page_requests(mam_sim) == {
+        path: 2 if path in ("rules.php", "faq.php", "f/b/18") else 1 for path in RULES_PAGES
+    }
+    version = rules_version(hass)
+    assert version.state == "2"
+    assert list(version.attributes["changed_pages"]) == sorted(RULES_PAGES[2:])
+
+
+async def test_rate_limited_run_keeps_events_of_pages_it_did_not_reach(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run cut short by a 429 records the changed page it got and keeps the known events."""
+    note = ("2026-03-09", "<p>Double upload weekend: uploads count double until 2026-03-15.</p>")
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    mam_sim.pages.update(default_pages(notes=[note]))  # announced on updateNotes.php only
+    await setup_entry(hass, config_entry)
+    assert state_of(hass, "binary_sensor", "multiplier_event").state == STATE_ON
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+
+    new_body = RULES_BODY.replace("72 hours", "96 hours")
+    mam_sim.pages["rules.php"] = render_page("rules.php", new_body)
+    rate_limit_once(monkeypatch, mam_sim, "f/b/18")
+    await refresh_rules(hass)
+
+    assert page_requests(mam_sim) == {
+        path: 2 if path in RULES_PAGES[:3] else 1 for path in RULES_PAGES
+    }
+    version = rules_version(hass)
+    assert version.state == "2"
+    assert list(version.attributes["changed_pages"]) == ["rules.php"]
+    assert state_of(hass, "binary_sensor", "multiplier_event").state == STATE_ON
+    assert site_events == []  # updateNotes.php was not read: nothing ended
+    rules = (await get_status(hass))["rules"]
+    assert sorted(rules["rules_summary"]["pages"]) == sorted(RULES_PAGES)
+
+
+async def test_pages_are_fetched_two_seconds_apart(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The real gap constant: a 2 s wait between consecutive pages, none before the first."""
+    gap = const.RULES_PAGE_GAP_SECONDS  # the autouse ``no_page_gap`` patches only rules.py's copy
+    assert gap == 2.0
+    mark_checked(hass_storage, config_entry, dt_util.utcnow())
+    await setup_entry(hass, config_entry)
+    gaps: list[tuple[float, int]] = []
+
+    async def sleep(delay: float, *_: Any) -> None:
+        if delay:  # asyncio.sleep(0) is HA's own yielding, not a gap
+            gaps.append((delay, total_page_requests(mam_sim)))
+
+    with (
+        patch("custom_components.mam_guard.rules.RULES_PAGE_GAP_SECONDS", gap),
+        patch(
+            "custom_components.mam_guard.rules.asyncio.sleep", new=AsyncMock(side_effect=sleep)
+        ) as mocked,
+    ):
+        await hass.services.async_call(DOMAIN, SERVICE_REFRESH_RULES, {}, blocking=True)
+
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 1)
+    # Six gaps for seven pages, gap n awaited after page n and before page n + 1.
+    assert gaps == [(gap, done) for done in range(1, len(RULES_PAGES))]
+    assert [c.args[0] for c in mocked.await_args_list if c.args[0]] == [2.0] * 6
+
+
+# --- 12-13: button, action, status --------------------------------------------------------------
+
+
+async def test_button_and_action_refresh_and_failure_raises(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Button and ``refresh_rules`` both fetch; a failed action raises a translated error."""
+    mark_checked(hass_storage, config_entry, dt_util.utcnow())
+    await setup_entry(hass, config_entry)
+    assert page_requests(mam_sim) == {}
+
+    await hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": entity_id(hass, "button", "refresh_rules")},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 1)
+    assert rules_version(hass).state == "1"
+
+    await refresh_rules(hass)
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 2)
+
+    mam_sim.fail_next(500, count=len(RULES_PAGES))
+    with pytest.raises(HomeAssistantError) as err:
+        await refresh_rules(hass)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "rules_refresh_failed"
+    assert page_requests(mam_sim) == dict.fromkeys(RULES_PAGES, 3)
+    assert rules_version(hass).state == "1"
+
+
+async def test_get_status_rules_and_events_have_the_seed_shapes(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """``rules`` and ``events`` carry exactly the seed's keys, with the active event in them."""
+    now = dt_util.as_utc(local(2026, 3, 10, 9, 0, 0))
+    freezer.move_to(now)
+    mam_sim.pages.update(default_pages(news=[FREELEECH_NEWS]))
+    await setup_entry(hass, config_entry)
+
+    status = await get_status(hass)
+
+    rules, events = status["rules"], status["events"]
+    assert set(rules) == {
+        "rule_version",
+        "effective_date",
+        "freeleech_active",
+        "bonus_event_active",
+        "multiplier_active",
+        "event_details",
+        "rules_summary",
+        "last_updated",
+    }
+    end = dt_util.as_utc(local(2026, 3, 12, 23, 59, 59))
+    assert rules["rule_version"] == 1
+    assert dt_util.parse_datetime(rules["effective_date"]) == now
+    assert dt_util.parse_datetime(rules["last_updated"]) == now
+    assert (rules["freeleech_active"], rules["bonus_event_active"], rules["multiplier_active"]) == (
+        True,
+        False,
+        False,
+    )
+    assert set(rules["event_details"]) == {"freeleech"}
+    assert rules["event_details"]["freeleech"]["description"] == FREELEECH_NEWS[0]
+    assert sorted(rules["rules_summary"]["pages"]) == sorted(RULES_PAGES)
+    assert set(events) == {"active_events", "current_impact"}
+    [active] = events["active_events"]
+    assert set(active) == {"type", "description", "end_date"}
+    assert active["type"] == "freeleech"
+    assert active["description"] == FREELEECH_NEWS[0]
+    assert dt_util.parse_datetime(active["end_date"]) == end
+    assert events["current_impact"] == "increase_download_rate"
+
+
+# --- 14: database lifecycle ---------------------------------------------------------------------
+
+
+async def test_unload_closes_database_and_removal_deletes_rows(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unload closes SQLite (reopening on the next setup works); removal deletes the rows."""
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    mam_sim.pages.update(default_pages(news=[FREELEECH_NEWS]))
+    await setup_entry(hass, config_entry)
+    entry_id = config_entry.entry_id
+    db = config_entry.runtime_data.rules.db
+    db_path = hass.config.path(SQLITE_FILENAME)
+    other = "some-other-entry"
+
+    def add_other_entry() -> None:
+        store = RulesStore(db_path)
+        store.open()
+        try:
+            page = PageContent("rules.php", "text", "hash")
+            store.record_refresh(other, {"rules.php": page}, [], dt_util.utcnow())
+        finally:
+            store.close()
+
+    await hass.async_add_executor_job(add_other_entry)
+    assert await hass.async_add_executor_job(count_rows, db_path, entry_id) == {
+        "rule_versions": 1,
+        "event_status": 1,
+    }
+
+    assert await hass.config_entries.async_unload(entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(RuntimeError, match="not open"):
+        await hass.async_add_executor_job(db.latest_version, entry_id)
+
+    requests = total_page_requests(mam_sim)
+    await setup_entry(hass, config_entry)
+    assert total_page_requests(mam_sim) == requests  # checked < 24 h ago: cache only
+    assert rules_version(hass).state == "1"
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
+
+    await hass.config_entries.async_remove(entry_id)
+    await hass.async_block_till_done()
+
+    assert await hass.async_add_executor_job(count_rows, db_path, entry_id) == {
+        "rule_versions": 0,
+        "event_status": 0,
+    }
+    assert await hass.async_add_executor_job(count_rows, db_path, other) == {
+        "rule_versions": 1,
+        "event_status": 0,
+    }
+
+
+async def test_unload_during_a_refresh_waits_for_it_and_stops_fetching(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    *,
+    hass_storage: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unload (e.g. an options reload) while pages are fetched: no more pages, no DB error."""
+    mark_checked(hass_storage, config_entry, dt_util.utcnow())
+    await setup_entry(hass, config_entry)
+    client = config_entry.runtime_data.client
+    fetch_page: Callable[[str], Awaitable[str]] = client.async_get_page
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def held_page(path: str) -> str:
+        if path == RULES_PAGES[1]:
+            reached.set()
+            await release.wait()
+        return await fetch_page(path)
+
+    monkeypatch.setattr(client, "async_get_page", held_page)
+    press = hass.async_create_task(refresh_rules(hass))
+    await reached.wait()
+    version_id = entity_id(hass, "sensor", "rules_version")
+    unload = hass.async_create_task(hass.config_entries.async_unload(config_entry.entry_id))
+    # The unload closes the rules coordinator right after the platforms, in the same step.
+    for _ in range(1000):
+        if unload.done() or hass.states.get(version_id) is None:
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not unload.done()  # it waits for the refresh to let go of the database
+    release.set()
+    assert await unload
+    await asyncio.gather(press, return_exceptions=True)
+    await hass.async_block_till_done()
+
+    assert page_requests(mam_sim) == {"rules.php": 1, "faq.php": 1}
+    assert "Unexpected error" not in caplog.text
+    assert "not open" not in caplog.text
