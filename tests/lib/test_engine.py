@@ -128,7 +128,7 @@ def test_decide_manual_only_left_by_explicit_release() -> None:
     margin=st.floats(0, 2),
     hold=st.none() | st.integers(-1000, 1000),
 )
-def test_decide_properties(  # noqa: PLR0917 - hypothesis passes them positionally
+def test_decide_properties(
     ratio: float | None,
     active: bool,
     manual: bool,

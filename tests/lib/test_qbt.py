@@ -1,0 +1,228 @@
+"""QbtAdapter against real qBittorrent 4.5.2 and 5.x daemons (no mocks)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aioqbt.client import APIClient, create_client
+import pytest
+
+from custom_components.mam_guard.lib.qbt import (
+    QbtAdapter,
+    QbtAuthError,
+    QbtConnectionError,
+    QbtSnapshot,
+    is_mam_url,
+)
+from tests.support.qbt_daemon import QbtDaemon, free_port
+from tests.support.qbt_helpers import add_torrents, data_dir, eventually, wait_states
+from tests.support.torrents import MAM_ANNOUNCE, OTHER_ANNOUNCE, make_torrent
+
+LOOKALIKE = "https://myanonamouse.net.evil.example/announce"
+SUBSTRING = "https://notmyanonamouse.net/announce"
+BARE_MAM = "http://myanonamouse.net:8080/announce?passkey=x"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+@pytest.fixture
+async def adapter(qbittorrent_any: QbtDaemon, http: aiohttp.ClientSession) -> QbtAdapter:
+    d = qbittorrent_any
+    qbt = QbtAdapter(http, d.url, d.username, d.password)
+    await qbt.connect()
+    return qbt
+
+
+@pytest.fixture
+async def api(qbittorrent_any: QbtDaemon) -> AsyncIterator[APIClient]:
+    """An independent aioqbt client (own session) for arranging and checking."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        d = qbittorrent_any
+        client = await create_client(d.url + "/api/v2/", d.username, d.password, http=session)
+        assert client.api_version is not None
+        async with client:
+            yield client
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (MAM_ANNOUNCE, True),
+        (BARE_MAM, True),
+        ("https://T.MyAnonamouse.NET./x", True),
+        (LOOKALIKE, False),
+        (SUBSTRING, False),
+        (OTHER_ANNOUNCE, False),
+        ("", False),
+        ("not a url", False),
+        ("http://[::1/x", False),
+    ],
+)
+def test_is_mam_url_matches_hostname(url: str, expected: bool) -> None:
+    assert is_mam_url(url) is expected
+
+
+async def test_connect_returns_version(
+    qbittorrent_any: QbtDaemon, http: aiohttp.ClientSession
+) -> None:
+    d = qbittorrent_any
+    qbt = QbtAdapter(http, d.url + "/", d.username, d.password)
+    version = await qbt.connect()
+    assert version.startswith(f"{d.flavour}.")
+    assert qbt.api_version is not None
+    assert qbt.api_version >= (2, 8, 0)
+    assert qbt.request_count == 3
+    await qbt.close()
+    assert not http.closed  # the injected session belongs to the caller
+
+
+async def test_bad_password_is_auth_error(
+    qbittorrent_any: QbtDaemon, http: aiohttp.ClientSession
+) -> None:
+    qbt = QbtAdapter(http, qbittorrent_any.url, qbittorrent_any.username, "wrong")
+    with pytest.raises(QbtAuthError):
+        await qbt.connect()
+
+
+async def test_missing_credentials_is_auth_error(
+    qbittorrent_any: QbtDaemon, http: aiohttp.ClientSession
+) -> None:
+    with pytest.raises(QbtAuthError):
+        await QbtAdapter(http, qbittorrent_any.url, None, None).connect()
+
+
+@pytest.mark.usefixtures("socket_enabled")
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}", "not a url", "http://"])
+async def test_unreachable_is_connection_error(http: aiohttp.ClientSession, url: str) -> None:
+    qbt = QbtAdapter(http, url.format(port=free_port()), "u", "p", timeout=5)
+    with pytest.raises(QbtConnectionError):
+        await qbt.connect()
+    with pytest.raises(QbtConnectionError):  # calls connect lazily, same error
+        await qbt.sync()
+
+
+async def test_sync_detects_mam_by_tracker_host_and_strips_tags(
+    qbittorrent_any: QbtDaemon, adapter: QbtAdapter, api: APIClient
+) -> None:
+    data = data_dir(qbittorrent_any)
+    mam = make_torrent(data, "mam.m4b")
+    bare = make_torrent(data, "bare.m4b", tracker=BARE_MAM)
+    others = [
+        make_torrent(data, "other.m4b", tracker=OTHER_ANNOUNCE),
+        make_torrent(data, "lookalike.m4b", tracker=LOOKALIKE),
+        make_torrent(data, "substring.m4b", tracker=SUBSTRING),
+    ]
+    await add_torrents(api, qbittorrent_any, [mam, bare, *others], tags=["Alpha", "beta two"])
+
+    async def all_listed() -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        return snap if len(snap.torrents) == 5 else None
+
+    snap = await eventually(all_listed)
+    assert {h for h, t in snap.torrents.items() if t.is_mam} == {mam.info_hash, bare.info_hash}
+    for t in snap.torrents.values():
+        assert t.tags == frozenset({"Alpha", "beta two"})
+        assert t.progress == 1.0
+        assert t.added_on > 0
+    assert snap.torrents[mam.info_hash].name == "mam.m4b"
+    assert [t.hash for t in snap.mam()] != []
+
+
+async def test_incremental_sync_tag_change_and_removal(
+    qbittorrent_any: QbtDaemon, adapter: QbtAdapter, api: APIClient
+) -> None:
+    data = data_dir(qbittorrent_any)
+    keep, gone = (
+        make_torrent(data, "keep.m4b"),
+        make_torrent(data, "gone.m4b", tracker=OTHER_ANNOUNCE),
+    )
+    await add_torrents(api, qbittorrent_any, [keep, gone])
+
+    async def both() -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        return snap if len(snap.torrents) == 2 and snap.torrents[keep.info_hash].is_mam else None
+
+    first = await eventually(both)
+    await api.torrents.add_tags([keep.info_hash], ["late"])
+    await api.torrents.delete([gone.info_hash], delete_files=False)
+
+    async def changed() -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        return (
+            snap
+            if gone.info_hash not in snap.torrents and snap.torrents[keep.info_hash].tags
+            else None
+        )
+
+    snap = await eventually(changed)
+    assert snap.torrents[keep.info_hash].tags == frozenset({"late"})
+    assert snap.torrents[keep.info_hash].is_mam  # tracker map survives incremental rounds
+    assert first.torrents[keep.info_hash].tags == frozenset()  # snapshots are immutable copies
+    assert list(snap.torrents) == [keep.info_hash]
+
+
+async def test_batched_actions_are_one_request_each(
+    qbittorrent_any: QbtDaemon, adapter: QbtAdapter, api: APIClient
+) -> None:
+    data = data_dir(qbittorrent_any)
+    seeds = [make_torrent(data, f"seed{i}.m4b") for i in range(4)]
+    hashes = [t.info_hash for t in seeds]
+    await add_torrents(api, qbittorrent_any, seeds)
+    await wait_states(api, {h: {"stalledUP", "queuedUP"} for h in hashes})
+    stopped = {"pausedUP", "stoppedUP"}
+
+    async def one_request(action: str, *args: object) -> None:
+        before = adapter.request_count
+        await getattr(adapter, action)(hashes, *args)
+        assert adapter.request_count - before == 1, action
+        before = adapter.request_count
+        await getattr(adapter, action)([], *args)
+        assert adapter.request_count == before, f"{action}([]) must not send a request"
+
+    await one_request("stop")
+    await wait_states(api, dict.fromkeys(hashes, frozenset(stopped)))
+    await one_request("start")
+    await wait_states(api, {h: {"stalledUP", "queuedUP"} for h in hashes})
+    await one_request("add_tag", "mam_guard_frozen")
+    await one_request("set_force_start", True)
+    await wait_states(api, {h: {"forcedUP"} for h in hashes})
+    await one_request("reannounce")
+    infos = await api.torrents.info(hashes=hashes)
+    assert all(t.force_start for t in infos)
+    assert all([tag.strip() for tag in t.tags] == ["mam_guard_frozen"] for t in infos)
+    await one_request("remove_tag", "mam_guard_frozen")
+    await one_request("set_force_start", False)
+    infos = await api.torrents.info(hashes=hashes)
+    assert not any(t.force_start for t in infos)
+    assert all(not [tag for tag in t.tags if tag.strip()] for t in infos)
+
+
+async def test_preferences_and_alt_speed(adapter: QbtAdapter) -> None:
+    before = await adapter.get_preferences()
+    assert "max_active_uploads" in before
+    count = adapter.request_count
+    await adapter.set_preferences({})
+    assert adapter.request_count == count
+    await adapter.set_preferences({"max_active_uploads": before["max_active_uploads"] + 4})
+    assert (await adapter.get_preferences())["max_active_uploads"] == before[
+        "max_active_uploads"
+    ] + 4
+    assert await adapter.alt_speed_enabled() is False
+    await adapter.toggle_alt_speed()
+    assert await adapter.alt_speed_enabled() is True
+
+
+async def test_relogin_once_after_session_loss(
+    qbittorrent_any: QbtDaemon, adapter: QbtAdapter, http: aiohttp.ClientSession
+) -> None:
+    await adapter.sync()
+    async with http.post(qbittorrent_any.url + "/api/v2/auth/logout") as resp:  # kills our SID
+        assert resp.status == 200
+    before = adapter.request_count
+    await adapter.sync()  # 403, login, retry
+    assert adapter.request_count - before == 3
