@@ -83,6 +83,12 @@ async def mam_sim(socket_enabled: None) -> AsyncIterator[MamSimulator]:
         yield sim
 
 
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A private config dir per test: ``mam_guard.db`` never lands in phcc's package folder."""
+    return hass_tmp_config_dir
+
+
 @pytest.fixture(autouse=True)
 def no_page_gap() -> Iterator[None]:
     """The 2 s gap between rules pages is tested once explicitly; elsewhere it only costs time."""

@@ -53,12 +53,6 @@ FREELEECH_NEWS: NewsItem = ("Site-wide freeleech until 2026-03-12!", "/f/t/86100
 RULES_ERROR = "Error fetching mam_guard rules data"
 
 
-@pytest.fixture
-def hass_config_dir(hass_tmp_config_dir: str) -> str:
-    """A private config dir per test, hence a private ``mam_guard.db``."""
-    return hass_tmp_config_dir
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 

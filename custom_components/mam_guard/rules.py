@@ -138,6 +138,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         self._run_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._closing = False
+        self._fetch_error: str | None = None  # why the last run fetched nothing (for the message)
 
     async def async_setup(self) -> None:
         """Open the database, show the cached rules, arm the daily timer, catch up if stale."""
@@ -214,7 +215,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 raise UpdateFailed(
                     translation_domain=DOMAIN,
                     translation_key="rules_refresh_failed",
-                    translation_placeholders={"error": "no page could be fetched"},
+                    translation_placeholders={"error": self._fetch_error or "no page fetched"},
                 )
             now = dt_util.utcnow()
             if not complete:
@@ -239,6 +240,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         events: list[SiteEvent] = []
         now, tz = dt_util.utcnow(), dt_util.get_default_time_zone()
         complete = True
+        self._fetch_error = None
         for index, path in enumerate(pages):
             if index:
                 await asyncio.sleep(RULES_PAGE_GAP_SECONDS)
@@ -250,11 +252,15 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="mam_auth_failed"
                 ) from err
-            except MamRateLimitedError:
+            except MamRateLimitedError as err:
                 LOGGER.info("MAM asked to slow down; the rules refresh stops after %s pages", index)
+                self._fetch_error = (
+                    f"rate limited until {err.retry_at.isoformat(timespec='minutes')}"
+                )
                 return fetched, events, False
             except MamError as err:
                 LOGGER.debug("Rules page %s failed: %s", path, type(err).__name__)
+                self._fetch_error = f"{path}: {type(err).__name__}"
                 complete = False
                 continue
             # BeautifulSoup takes ~0.1 s a page: parse in the executor, not in the event loop.

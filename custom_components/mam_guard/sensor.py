@@ -214,7 +214,10 @@ RULES_SENSORS: tuple[RulesSensorDescription, ...] = (
         key="rules_version",
         translation_key="rules_version",
         value_fn=lambda d: d.version,
-        attr_fn=lambda d: {"effective_date": d.effective_date, "changed_pages": d.changed_pages},
+        attr_fn=lambda d: {
+            "effective_date": d.effective_date,
+            "changed_pages": list(d.changed_pages),
+        },
     ),
     RulesSensorDescription(
         key="rules_checked",

@@ -144,7 +144,8 @@ class MamClient:
                         rotated = self._adopt_rotated_cookie(resp)
                         status, headers = resp.status, resp.headers
                         body = await resp.text(errors="replace")
-                except (aiohttp.ClientError, TimeoutError) as err:
+                except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
+                    # RuntimeError: the session was closed under us (entry unloading).
                     _LOGGER.debug("GET %s failed: %s", path, type(err).__name__)
                     raise MamConnectionError(
                         f"Cannot reach MyAnonamouse: {self._scrub(str(err)) or type(err).__name__}"
