@@ -41,5 +41,7 @@ def test_no_home_assistant_imports(module: Path) -> None:
 
 def test_the_check_catches_an_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from homeassistant.core import HomeAssistant\n    from .. import const\n")
+    bad.write_text(
+        "def f():\n    from homeassistant.core import HomeAssistant\n    from .. import const\n"
+    )
     assert {"homeassistant.core", ".."} <= imported_modules(bad)
