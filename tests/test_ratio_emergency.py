@@ -227,6 +227,14 @@ async def test_freeze_on_low_ratio_and_exact_restore(
         lambda t: t[late.info_hash][0] in PAUSED and TAG_FROZEN in t[late.info_hash][1],
     )
 
+    # A MAM seed that stalls during the emergency is force-started by the next heartbeat.
+    late_seed = make_torrent(data_dir(qbittorrent), "late-seed.epub", 777)
+    await add_torrents(qbt_api, qbittorrent, [late_seed])
+    await settle(qbt_api, lambda t: t[late_seed.info_hash][0] == "stalledUP")
+    await entry.runtime_data.qbt.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(qbt_api, lambda t: t[late_seed.info_hash][1:] == (frozenset({TAG_FORCED}), True))
+
     mam_sim.state.ratio = 1.01
     await poll_account(hass, entry)
     assert emergency_state(hass, entity_registry).state == "off"
@@ -246,6 +254,7 @@ async def test_freeze_on_low_ratio_and_exact_restore(
         assert restored[h][2] == forced, h
         assert (restored[h][0] in PAUSED) == (st in PAUSED), h
     assert restored[late.info_hash][0] not in PAUSED
+    assert restored[late_seed.info_hash][1:] == (frozenset(), False)
     assert {k: (await qbt_api.app.preferences())[k] for k in PREF_KEYS} == prefs_before
 
 

@@ -240,6 +240,8 @@ def test_plan_force() -> None:
     ]
     force, reannounce = plan_force(torrents, TAG_FORCED)
     assert force == ["queued", "stalled"]
+    # A seed we forced earlier whose tag the user removed is theirs: never forced again.
+    assert plan_force(torrents, TAG_FORCED, skip={"stalled"})[0] == ["queued"]
     assert reannounce == ["stalled"]
 
 

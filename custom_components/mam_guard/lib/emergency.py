@@ -208,16 +208,20 @@ class EmergencyExecutor:
             STEP_RESTORE: self._step_restore,
         }
         try:
-            froze = False
+            done: set[str] = set()
             while rec.pending:
                 step = rec.pending[0]
                 await steps[step]()
-                froze = froze or step == STEP_FREEZE
+                done.add(step)
                 rec.pending.pop(0)
                 await self._persist()
             if rec.phase in (PHASE_ENTERING, PHASE_ACTIVE):
-                if not froze:  # torrents added since the last run
+                # Torrents added (to freeze) or seeds stalled (to force) since the last run; both
+                # plan on this run's snapshot, so this costs requests only when there is work.
+                if STEP_FREEZE not in done:
                     await self._step_freeze()
+                if STEP_FORCE not in done:
+                    await self._step_force()
                 rec.phase = PHASE_ACTIVE
             elif rec.phase == PHASE_RELEASING:
                 rec.phase, rec.frozen, rec.forced, rec.in_flight = PHASE_IDLE, [], [], []
@@ -289,8 +293,9 @@ class EmergencyExecutor:
         rec = self.record
         snap = await self._sync()
         torrents = list(snap.torrents.values())
-        rec.forced = _merge(rec.forced, {t.hash for t in torrents if TAG_FORCED in t.tags})
-        force, reannounce = plan_force(torrents, TAG_FORCED)
+        tagged = {t.hash for t in torrents if TAG_FORCED in t.tags}
+        rec.forced = _merge(rec.forced, tagged)  # reconcile from tags after a crash
+        force, reannounce = plan_force(torrents, TAG_FORCED, skip=set(rec.forced) - tagged)
         if not force:
             return
         rec.in_flight = force

@@ -162,19 +162,24 @@ def plan_refreeze(torrents: Iterable[TorrentState], frozen_tag: str = TAG_FROZEN
 
 
 def plan_force(
-    torrents: Iterable[TorrentState], forced_tag: str = TAG_FORCED
+    torrents: Iterable[TorrentState], forced_tag: str = TAG_FORCED, skip: Collection[str] = ()
 ) -> tuple[list[str], list[str]]:
     """(force-start, re-announce): complete MAM torrents that are stalled or queued and not forced.
 
     A torrent the user force-started already has ``force_start`` set and is left alone (not ours).
-    Only stalled ones are re-announced: a queued torrent has not announced yet anyway.
+    Only stalled ones are re-announced: a queued torrent has not announced yet anyway. ``skip``
+    holds torrents forced earlier in this emergency whose tag the user removed (theirs now).
     """
     del forced_tag  # in the signature so call sites name the tag they apply next to the plan
     chosen = sorted(
         (
             t
             for t in torrents
-            if t.is_mam and t.complete and t.state in FORCEABLE_STATES and not t.force_start
+            if t.is_mam
+            and t.complete
+            and t.state in FORCEABLE_STATES
+            and not t.force_start
+            and t.hash not in skip
         ),
         key=lambda t: t.hash,
     )
