@@ -458,3 +458,30 @@ async def test_service_with_unknown_entry_is_a_validation_error(
         await hass.services.async_call(
             DOMAIN, "trigger_freeze", {"config_entry_id": "nope"}, blocking=True
         )
+
+
+async def test_trigger_right_after_a_release_plans_on_settled_state(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    qbt_api: APIClient,
+    farm: Farm,
+) -> None:
+    """qBittorrent shows new states only after its refresh interval: a freeze right after our own
+    release must not plan on the stale view (resumed downloads still looking paused)."""
+    await setup(hass, entry)
+    mam_sim.state.ratio = 0.97
+    await poll_account(hass, entry)
+    await settle(qbt_api, lambda t: all(t[h][0] in PAUSED for h in farm.paid))
+    started = async_capture_events(hass, EVENT_EMERGENCY_STARTED)
+    mam_sim.state.ratio = 1.12
+    await poll_account(hass, entry)  # automatic release
+    await hass.services.async_call(DOMAIN, "trigger_freeze", {}, blocking=True)  # at once
+    assert [(e.data["frozen"], e.data["forced"]) for e in started] == [(2, 2)]
+    await settle(
+        qbt_api,
+        lambda t: (
+            all(t[h][0] in PAUSED and TAG_FROZEN in t[h][1] for h in farm.paid)
+            and all(t[h][1:] == (frozenset({TAG_FORCED}), True) for h in farm.seeds)
+        ),
+    )

@@ -289,14 +289,16 @@ async def test_announced_freeleech_turns_on_and_ends_by_itself(
     assert state.state == STATE_OFF
     assert state.attributes["end_date"] is None
     assert total_page_requests(mam_sim) == requests  # no refresh was needed
-
-    # The next daily refresh records the end (the ticker still shows the old news).
-    await fire_at(hass, freezer, local(2026, 3, 11, 12, 0, 0))
-    assert total_page_requests(mam_sim) == requests + len(RULES_PAGES)
+    # The end is reported when it comes, not a day later at the next refresh.
     assert [(e.data["event_type"], e.data["active"]) for e in site_events] == [
         ("freeleech", True),
         ("freeleech", False),
     ]
+
+    # The next daily refresh (the ticker still shows the old news) reports nothing twice.
+    await fire_at(hass, freezer, local(2026, 3, 11, 12, 0, 0))
+    assert total_page_requests(mam_sim) == requests + len(RULES_PAGES)
+    assert len(site_events) == 2
     assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
 
 

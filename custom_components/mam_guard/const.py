@@ -55,6 +55,9 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
 ACCOUNT_UPDATE_INTERVAL: Final = timedelta(minutes=5)
 QBT_UPDATE_INTERVAL: Final = timedelta(minutes=1)
 QBT_LOADING_RECHECK: Final = timedelta(seconds=10)  # new torrents still loading in an emergency
+# qBittorrent shows torrent states only after its refresh interval (default 1.5 s): a freeze right
+# after our own release waits this long so it does not plan on the stale, pre-release view.
+QBT_SETTLE_SECONDS: Final = 3.0
 RULES_MAX_AGE: Final = timedelta(hours=24)
 RULES_PAGE_GAP_SECONDS: Final = 2.0
 DEFAULT_HOLD_OFF: Final = timedelta(hours=1)

@@ -37,6 +37,7 @@ from .const import (
     ISSUE_BREAKER,
     ISSUE_EMERGENCY,
     LOGGER,
+    QBT_SETTLE_SECONDS,
 )
 from .data import entry_options
 from .lib.emergency import (
@@ -94,6 +95,7 @@ class EmergencyManager:
         self._listeners: list[CALLBACK_TYPE] = []
         self._unsub_account: CALLBACK_TYPE | None = None
         self._started_event_pending = False
+        self._undone_at = float("-inf")  # loop time of our last undo (see QBT_SETTLE_SECONDS)
 
     @property
     def record(self) -> EmergencyRecord:
@@ -287,6 +289,8 @@ class EmergencyManager:
 
     async def _apply(self, now: datetime) -> None:
         """Start applying a declared emergency (from idle, or over an unfinished undo)."""
+        if (wait := self._undone_at + QBT_SETTLE_SECONDS - self.hass.loop.time()) > 0:
+            await asyncio.sleep(wait)  # let qBittorrent's view catch up with our own release
         record = self.record
         record.phase, record.pending = PHASE_ENTERING, list(ENTER_STEPS)
         record.frozen, record.forced, record.in_flight = [], [], []
@@ -300,6 +304,7 @@ class EmergencyManager:
             record.phase, record.pending = PHASE_RELEASING, list(RELEASE_STEPS)
             await self._persist(record)
         await self.executor.enforce(now)
+        self._undone_at = self.hass.loop.time()
 
     async def _trip_breaker(self, err: Exception) -> None:
         """Three unexpected failures in a row: stop acting, say so, keep monitoring (SPEC §4)."""

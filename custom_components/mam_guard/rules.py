@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
-from homeassistant.helpers.event import async_track_time_change
+from homeassistant.helpers.event import async_track_point_in_utc_time, async_track_time_change
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -137,6 +137,8 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         self.db = RulesStore(hass.config.path(SQLITE_FILENAME))
         self._run_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
+        self._unsub_expiry: CALLBACK_TYPE | None = None
+        self._unsub_rearm: CALLBACK_TYPE = lambda: None
         self._closing = False
         self._fetch_error: str | None = None  # why the last run fetched nothing (for the message)
 
@@ -144,6 +146,8 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         """Open the database, show the cached rules, arm the daily timer, catch up if stale."""
         await self.hass.async_add_executor_job(self.db.open)
         self.data = await self._cached()
+        self._arm_expiry()
+        self._unsub_rearm = self.async_add_listener(self._arm_expiry)  # after every data update
         refresh_at = time.fromisoformat(entry_options(self.config_entry)[CONF_RULES_REFRESH_TIME])
         self._unsub_timer = async_track_time_change(
             self.hass,
@@ -165,9 +169,11 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         only once it has let go of the database (never under a running refresh).
         """
         self._closing = True
-        if self._unsub_timer is not None:
-            self._unsub_timer()
-            self._unsub_timer = None
+        self._unsub_rearm()
+        for unsub in (self._unsub_timer, self._unsub_expiry):
+            if unsub is not None:
+                unsub()
+        self._unsub_timer = self._unsub_expiry = None
         await self.async_shutdown()
         async with self._run_lock:
             await self.hass.async_add_executor_job(self.db.close)
@@ -283,16 +289,42 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 },
             )
         for row, active in [(r, True) for r in result.started] + [(r, False) for r in result.ended]:
-            self.hass.bus.async_fire(
-                EVENT_SITE_EVENT,
-                {
-                    "entry_id": entry_id,
-                    "event_type": row.event_type,
-                    "active": active,
-                    "description": row.description,
-                    "end_date": row.end_date.isoformat() if row.end_date else None,
-                },
+            self._fire_site_event(row, active=active)
+
+    @callback
+    def _fire_site_event(self, row: EventRow, *, active: bool) -> None:
+        self.hass.bus.async_fire(
+            EVENT_SITE_EVENT,
+            {
+                "entry_id": self.config_entry.entry_id,
+                "event_type": row.event_type,
+                "active": active,
+                "description": row.description,
+                "end_date": _iso(row.end_date),
+            },
+        )
+
+    @callback
+    def _arm_expiry(self) -> None:
+        """A timer at the earliest announced end, so an event's end is reported when it comes."""
+        if self._unsub_expiry is not None:
+            self._unsub_expiry()
+            self._unsub_expiry = None
+        ends = [e.end for e in self.data.events if e.end is not None]
+        if ends and not self._closing:
+            self._unsub_expiry = async_track_point_in_utc_time(self.hass, self._expire, min(ends))
+
+    async def _expire(self, _now: datetime) -> None:
+        self._unsub_expiry = None
+        async with self._run_lock:
+            if self._closing:
+                return
+            ended = await self.hass.async_add_executor_job(
+                self.db.expire_events, self.config_entry.entry_id, dt_util.utcnow()
             )
+            for row in ended:
+                self._fire_site_event(row, active=False)
+            self.async_set_updated_data(await self._cached())
 
     def active_events(self, now: datetime) -> list[SiteEventState]:
         """Announced events whose end has not passed (turn off between refreshes too)."""

@@ -168,6 +168,20 @@ def test_event_lifecycle(store: RulesStore) -> None:
     assert [(row.event_type, row.start_date) for row in fifth.started] == [("bonus", T0 + 4 * DAY)]
 
 
+def test_expire_events_reports_each_ended_event_once(store: RulesStore) -> None:
+    store.record_refresh("e1", _pages(), [FL, BONUS], T0)
+    store.record_refresh("e2", _pages(), [FL], T0)
+    assert store.expire_events("e1", T0 + DAY) == []  # nothing ended yet
+    (ended,) = store.expire_events("e1", T0 + 2 * DAY)
+    assert (ended.event_type, ended.active, ended.end_date) == ("freeleech", False, T0 + 2 * DAY)
+    assert store.expire_events("e1", T0 + 3 * DAY) == []  # reported once
+    assert [r.event_type for r in store.active_events("e1", T0 + 3 * DAY)] == ["bonus"]
+    # The next refresh, with the expired news still on the page, does not end it again.
+    later = store.record_refresh("e1", _pages(), [FL, BONUS], T0 + 3 * DAY)
+    assert (later.started, later.ended) == ((), ())
+    assert [r.event_type for r in store.expire_events("e2", T0 + 3 * DAY)] == ["freeleech"]
+
+
 def test_new_end_for_a_running_event_is_stored(store: RulesStore) -> None:
     store.record_refresh("e1", _pages(), [BONUS], T0)
     extended = SiteEvent("bonus", BONUS.description, T0 + 5 * DAY, BONUS.source_url)

@@ -223,6 +223,23 @@ class RulesStore:
             ).fetchall()
         return [_event_row(row) for row in rows]
 
+    def expire_events(self, entry_id: str, now: datetime) -> list[EventRow]:
+        """Mark active events whose end passed as ended; return them (each exactly once).
+
+        Called when an event's end date arrives between refreshes, so its end is reported then
+        rather than at the next refresh; that refresh then no longer sees it as active.
+        """
+        with self._lock, self._conn as conn:
+            rows = conn.execute(
+                "SELECT * FROM event_status WHERE entry_id = ? AND active = 1"
+                " AND end_date IS NOT NULL AND end_date <= ? ORDER BY id",
+                (entry_id, _iso(now)),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE event_status SET active = 0 WHERE id = ?", [(row["id"],) for row in rows]
+            )
+        return [replace(_event_row(row), active=False) for row in rows]
+
     def delete_entry(self, entry_id: str) -> None:
         """Forget everything about ``entry_id`` (its config entry was removed)."""
         with self._lock, self._conn as conn:
