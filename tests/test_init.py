@@ -36,3 +36,20 @@ async def test_setup_creates_device_and_entities(
         )
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_saving_options_reloads_a_running_entry(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    options = {key.schema: key.default() for key in result["data_schema"].schema}
+    options["ratio_threshold"] = 1.25
+    options["rules_pages"] = []
+    result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert config_entry.options["ratio_threshold"] == 1.25
+    assert config_entry.state is ConfigEntryState.LOADED  # reloaded with the new options
+    assert hass.states.get("switch.mam_fixtureuser_enforcement").state == "on"  # type: ignore[union-attr]

@@ -6,12 +6,12 @@ from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_ENFORCEMENT
 from .data import MamGuardConfigEntry, entry_options
-from .entity import MamGuardEntity
+from .entity import EmergencyEntity
 
 PARALLEL_UPDATES = 1
 
@@ -29,22 +29,14 @@ async def async_setup_entry(
     async_add_entities([EnforcementSwitch(entry, ENFORCEMENT)])
 
 
-class EnforcementSwitch(MamGuardEntity, SwitchEntity):
+class EnforcementSwitch(EmergencyEntity, SwitchEntity):
     """Off = monitor and alert only: no qBittorrent actions in an emergency.
 
-    Writing the option does not reload the entry (only the options flow reloads); the emergency
-    manager reads the option on every heartbeat and undoes or applies its actions accordingly.
+    Writing the option does not reload the entry (only the options flow reloads, which recreates
+    this entity); the emergency manager applies or undoes its actions at once and notifies its
+    entities, this one included, also when the breaker switches enforcement off. (No entry update
+    listener: HA refuses those together with an options flow that reloads.)
     """
-
-    _attr_should_poll = False
-
-    async def async_added_to_hass(self) -> None:
-        """Follow option changes made elsewhere (options flow, the breaker)."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self.entry.add_update_listener(self._options_updated))
-
-    async def _options_updated(self, *_: Any) -> None:
-        self.async_write_ha_state()
 
     @property
     def is_on(self) -> bool:
@@ -64,8 +56,3 @@ class EnforcementSwitch(MamGuardEntity, SwitchEntity):
             self.entry, options={**self.entry.options, CONF_ENFORCEMENT: value}
         )
         await self.entry.runtime_data.emergency.async_enforcement_changed(value)
-        self._write_now()
-
-    @callback
-    def _write_now(self) -> None:
-        self.async_write_ha_state()
