@@ -392,6 +392,7 @@ async def test_qbittorrent_down_at_entry_then_back(
     qbt_api: APIClient,
     farm: Farm,
     entity_registry: er.EntityRegistry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await setup(hass, entry)
     qbittorrent.stop()
@@ -400,9 +401,14 @@ async def test_qbittorrent_down_at_entry_then_back(
     state = emergency_state(hass, entity_registry)
     assert state.state == "on"
     assert "freeze" in state.attributes["pending_actions"]
-    await entry.runtime_data.qbt.async_refresh()
-    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(3):  # three heartbeats during the outage
+        await entry.runtime_data.qbt.async_refresh()
+        await hass.async_block_till_done(wait_background_tasks=True)
     assert sensor(hass, entity_registry, "seeding_allocation") == "unavailable"
+    unreachable = [
+        r for r in caplog.records if "unreachable" in r.getMessage() and r.levelname == "WARNING"
+    ]
+    assert len(unreachable) == 1  # logged once per outage, not every minute
 
     spawn_again(qbittorrent)
 
@@ -413,6 +419,7 @@ async def test_qbittorrent_down_at_entry_then_back(
         return emergency_state(hass, entity_registry).attributes["pending_actions"] == []
 
     await eventually(heartbeat_done, within=20, interval=0.5)
+    assert "reachable again" in caplog.text
     await qbt_api.auth.login(qbittorrent.username, qbittorrent.password)  # the test's own client
     await settle(qbt_api, lambda t: all(TAG_FROZEN in t[h][1] for h in farm.paid))
     assert int(sensor(hass, entity_registry, "seeding_allocation")) >= 50

@@ -239,7 +239,7 @@ class EmergencyManager:
         frozen, forced, manual = len(record.frozen), len(record.forced), record.manual
         record.active, record.manual, record.hold_off_until = False, False, hold_off_until
         await self._persist(record)
-        LOGGER.warning("MAM ratio emergency ended for %s (ratio %s)", self.entry.title, ratio)
+        LOGGER.info("MAM ratio emergency ended for %s (ratio %s)", self.entry.title, ratio)
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_EMERGENCY))
         self._started_event_pending = False
         self.hass.bus.async_fire(
@@ -268,7 +268,8 @@ class EmergencyManager:
             elif record.phase != PHASE_IDLE:
                 await self._undo(now)
         except Exception as err:  # the executor counted it in record.failures
-            LOGGER.exception("mam_guard could not carry out the emergency actions")
+            if record.failures <= BREAKER_FAILURES:  # a persistent fault is logged, not repeated
+                LOGGER.exception("mam_guard could not carry out the emergency actions")
             if want_applied and record.failures >= BREAKER_FAILURES:
                 await self._trip_breaker(err)
         if self._started_event_pending and record.active:

@@ -152,6 +152,7 @@ class EmergencyExecutor:
         self.options = options
         self._persist_cb = persist
         self._snap: QbtSnapshot | None = None
+        self._unreachable = False  # the last run found qBittorrent unreachable (logged once)
         self._prefs: dict[str, Any] | None = None
 
     async def _persist(self) -> None:
@@ -226,11 +227,15 @@ class EmergencyExecutor:
             elif rec.phase == PHASE_RELEASING:
                 rec.phase, rec.frozen, rec.forced, rec.in_flight = PHASE_IDLE, [], [], []
             rec.failures = 0
+            if self._unreachable:
+                _LOGGER.info("qBittorrent is reachable again; pending emergency steps are done")
+            self._unreachable = False
             await self._persist()
         except QbtConnectionError as err:
-            _LOGGER.warning(
-                "qBittorrent unreachable, emergency steps %s stay pending: %s", rec.pending, err
-            )
+            # Once per outage: the heartbeat retries every minute and must not fill the log.
+            log = _LOGGER.debug if self._unreachable else _LOGGER.warning
+            log("qBittorrent unreachable, emergency steps %s stay pending: %s", rec.pending, err)
+            self._unreachable = True
             await self._persist()
         except Exception:
             rec.failures += 1
