@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 from unittest.mock import AsyncMock, patch
 
-import aiohttp
-from aioqbt.client import APIClient, create_client
+from aioqbt.client import APIClient
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -19,6 +18,7 @@ from tests.support.entries import make_entry
 from tests.support.mam_pages import default_pages
 from tests.support.mam_sim import running_simulator
 from tests.support.qbt_daemon import QbtDaemon, available_flavours, cleanup, start_qbt
+from tests.support.qbt_helpers import logged_in_client
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -63,13 +63,8 @@ def qbittorrent_any(
 @pytest.fixture
 async def qbt_api(qbittorrent: QbtDaemon) -> AsyncIterator[APIClient]:
     """An aioqbt client logged in to the ``qbittorrent`` daemon (to arrange and check state)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        client = await create_client(
-            qbittorrent.url + "/api/v2/", qbittorrent.username, qbittorrent.password, http=http
-        )
-        assert client.api_version is not None, "login/version probe failed (cookie dropped?)"
-        async with client:
-            yield client
+    async with logged_in_client(qbittorrent) as client:
+        yield client
 
 
 # --- MAM simulator and a ready config entry -----------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
@@ -96,22 +96,6 @@ class Farm:
                 self.user_paused,
             ]
         ]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
-@pytest.fixture
-async def api(qbittorrent_any: QbtDaemon) -> AsyncIterator[APIClient]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        d = qbittorrent_any
-        client = await create_client(d.url + "/api/v2/", d.username, d.password, http=session)
-        assert client.api_version is not None
-        async with client:
-            yield client
 
 
 def new_adapter(

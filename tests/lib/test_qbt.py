@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-from aioqbt.client import APIClient, create_client
+from aioqbt.client import APIClient
 import pytest
 
 from custom_components.mam_guard.lib.qbt import (
@@ -25,28 +23,11 @@ BARE_MAM = "http://myanonamouse.net:8080/announce?passkey=x"
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
-@pytest.fixture
 async def adapter(qbittorrent_any: QbtDaemon, http: aiohttp.ClientSession) -> QbtAdapter:
     d = qbittorrent_any
     qbt = QbtAdapter(http, d.url, d.username, d.password)
     await qbt.connect()
     return qbt
-
-
-@pytest.fixture
-async def api(qbittorrent_any: QbtDaemon) -> AsyncIterator[APIClient]:
-    """An independent aioqbt client (own session) for arranging and checking."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        d = qbittorrent_any
-        client = await create_client(d.url + "/api/v2/", d.username, d.password, http=session)
-        assert client.api_version is not None
-        async with client:
-            yield client
 
 
 @pytest.mark.parametrize(

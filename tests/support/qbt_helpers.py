@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager
 import os
 from pathlib import Path
 import subprocess
@@ -12,11 +13,24 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import aiohttp
 from aioqbt.api import AddFormBuilder
-from aioqbt.client import APIClient
+from aioqbt.client import APIClient, create_client
 
 from tests.support.qbt_daemon import QbtDaemon, free_port, stop_process
 from tests.support.torrents import TorrentFile
+
+
+@asynccontextmanager
+async def logged_in_client(daemon: QbtDaemon) -> AsyncIterator[APIClient]:
+    """An aioqbt client on its own session (unsafe jar: the SID cookie of an IP host is kept)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        client = await create_client(
+            daemon.url + "/api/v2/", daemon.username, daemon.password, http=session
+        )
+        assert client.api_version is not None, "login/version probe failed (cookie dropped?)"
+        async with client:
+            yield client
 
 
 async def eventually[T](
