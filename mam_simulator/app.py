@@ -4,6 +4,12 @@ It reproduces what the client has to cope with (research/mam.md): the late-2026 
 (or the older top-level one), ``mam_id`` rotation that invalidates the presented cookie, the
 plain-text 403, redirects to ``login.php`` and forced 429/5xx answers. ``/_sim/*`` is a JSON
 control API so tests and a person running the demo can change the account and inject failures.
+
+``malformed_set_cookie`` makes the rotated cookie arrive in a ``Set-Cookie`` field that aiohttp's
+client cannot parse (it ends in a NUL byte): the client fails with an error quoting the raw field,
+new ``mam_id`` included, while the simulator has still rotated the session, as a real server
+would. aiohttp.web refuses to send control characters, so that one response is written to the
+socket directly.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class SimState:
     rotate: bool = True  # issue a new mam_id on every authenticated response
     redirect_to_login: bool = False  # answer every authenticated path with 302 -> login.php
     delay: float = 0.0  # seconds to wait before answering (to observe concurrency)
+    # Send the rotated cookie in a Set-Cookie field aiohttp cannot parse (see the module docstring).
+    malformed_set_cookie: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +209,14 @@ class MamSimulator:
         try:
             if self.state.delay:
                 await asyncio.sleep(self.state.delay)
-            return self._answer(request, path)
+            response = self._answer(request, path)
+            if (
+                self.state.malformed_set_cookie
+                and isinstance(response, web.Response)
+                and COOKIE_NAME in response.cookies
+            ):
+                _write_with_malformed_cookie(request, response)
+            return response
         finally:
             self.in_flight -= 1
 
@@ -266,6 +281,28 @@ class MamSimulator:
 def _new_cookie() -> str:
     # Real values are long and URL-encoded base64; the "%3D" checks they survive untouched.
     return secrets.token_urlsafe(32) + "%3D"
+
+
+def _write_with_malformed_cookie(request: web.Request, response: web.Response) -> None:
+    """Send ``response`` raw, its ``mam_id`` in a Set-Cookie field that ends in a NUL byte.
+
+    The connection is closed afterwards; aiohttp then fails to send ``response`` itself with a
+    ConnectionError, which it ignores silently.
+    """
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return
+    body = response.body if isinstance(response.body, bytes) else b""
+    head = (
+        f"HTTP/1.1 {response.status} {response.reason}\r\n"
+        f"Content-Type: {response.content_type}; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n"
+        f"Set-Cookie: {COOKIE_NAME}={response.cookies[COOKIE_NAME].value}; path=/; HttpOnly\x00\r\n"
+        "\r\n"
+    )
+    transport.write(head.encode("latin-1") + body)
+    transport.close()
 
 
 def _forced_response(forced: ForcedResponse) -> web.Response:

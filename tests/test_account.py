@@ -377,3 +377,23 @@ async def test_diagnostics_and_logs_never_show_secrets(
     assert diagnostics["entry"]["data"][CONF_MAM_ID] == "**REDACTED**"
     assert diagnostics["emergency"]["active"] is False
     assert diagnostics["status"]["compliance"]["global_ratio"] == 1.5
+
+
+async def test_credentials_in_an_old_entrys_qbittorrent_url_are_never_used_or_shown(
+    hass: HomeAssistant,
+    mam_sim: MamSimulator,
+    qbittorrent: QbtDaemon,
+    hass_client: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Item 14b: an entry saved with ``http://user:pass@host`` (before the flow refused it)."""
+    caplog.set_level(logging.DEBUG)
+    url = qbittorrent.url.replace("http://", "http://admin:url-secret-41@")
+    entry = make_entry(mam_sim, qbittorrent, data={CONF_QBT_URL: url}, **{CONF_RULES_PAGES: []})
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED  # the account side works
+    assert not entry.runtime_data.qbt.last_update_success  # the URL is refused, not used
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert "url-secret-41" not in repr(diagnostics)
+    assert diagnostics["entry"]["data"][CONF_QBT_URL].startswith("http://***@127.0.0.1:")
+    assert "url-secret-41" not in caplog.text

@@ -108,12 +108,14 @@ async def test_user_flow_errors_and_recovery(
         )
         assert result["type"] is FlowResultType.FORM, overrides
         assert result["errors"] == errors, overrides
-        # A successful MAM check rotates the cookie; give the simulator's new one for the next try.
-        mam_sim.add_cookie(TEST_COOKIE)
+    # The simulator invalidated TEST_COOKIE when it rotated it (as MAM does): the flow must have
+    # kept the newest value itself, or the user's only cookie would now be burnt.
+    assert TEST_COOKIE not in mam_sim.valid_cookies
     result = await hass.config_entries.flow.async_configure(
         flow_id, _user_input(mam_sim, qbittorrent)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_MAM_ID] in mam_sim.valid_cookies
 
 
 async def test_user_flow_rate_limited_is_cannot_connect(
@@ -314,3 +316,124 @@ async def test_options_flow(hass: HomeAssistant) -> None:
     assert isinstance(entry.options[CONF_RENEWAL_THRESHOLD], int)
     assert entry.options[CONF_RULES_PAGES] == ["rules.php"]
     assert entry.options[CONF_RULES_REFRESH_TIME] == "06:30:00"
+
+
+async def test_user_flow_keeps_the_newest_cookie_across_retries(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    """Item 5: a qBittorrent typo after a good MAM check must not burn the pasted cookie."""
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(mam_sim, qbittorrent, **{CONF_QBT_PASSWORD: "typo"})
+    )
+    assert result["errors"] == {"base": "qbt_invalid_auth"}
+    assert TEST_COOKIE not in mam_sim.valid_cookies  # MAM rotated it on the check
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(mam_sim, qbittorrent)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_MAM_ID] in mam_sim.valid_cookies
+    assert mam_sim.requests["jsonLoad.php"] == 1  # the checked account is reused: no 2nd request
+
+
+async def test_reconfigure_keeps_the_newest_cookie_across_retries(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    entry = _entry(mam_sim, qbittorrent)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    form = {
+        CONF_QBT_URL: qbittorrent.url,
+        CONF_QBT_USERNAME: qbittorrent.username,
+        CONF_QBT_PASSWORD: "typo",
+        CONF_MAM_ID: TEST_COOKIE,
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["errors"] == {"base": "qbt_invalid_auth"}
+    form[CONF_QBT_PASSWORD] = qbittorrent.password
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_MAM_ID] in mam_sim.valid_cookies
+    assert mam_sim.requests["jsonLoad.php"] == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://admin:secret@127.0.0.1:8080",
+        "http://admin@127.0.0.1:8080",
+        "https://:secret@qbt.example.org/",
+    ],
+)
+async def test_user_flow_refuses_credentials_in_the_url(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon, url: str
+) -> None:
+    """Item 14b: credentials belong in their fields, never in a URL we store, log or show."""
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(mam_sim, qbittorrent, **{CONF_QBT_URL: url})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_QBT_URL: "qbt_url_credentials"}
+    assert mam_sim.requests["jsonLoad.php"] == 0  # refused before anything is sent
+
+
+async def test_reconfigure_refuses_credentials_in_the_url(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    entry = _entry(mam_sim, qbittorrent)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    form = {
+        CONF_QBT_URL: qbittorrent.url.replace("http://", "http://u:p@"),
+        CONF_QBT_USERNAME: qbittorrent.username,
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["errors"] == {CONF_QBT_URL: "qbt_url_credentials"}
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["{url}", "{url}/", "{url}/api/v2", "{localhost}", "HTTP://{host}"],
+)
+async def test_second_account_on_the_same_qbittorrent_is_refused(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon, variant: str
+) -> None:
+    """Item 9: two accounts on one qBittorrent would share tags and preferences: refuse."""
+    first = _entry(mam_sim, qbittorrent)
+    first.add_to_hass(hass)
+    mam_sim.state.uid = 200002  # another MAM account
+    host = qbittorrent.url.removeprefix("http://")
+    url = variant.format(
+        url=qbittorrent.url, localhost=qbittorrent.url.replace("127.0.0.1", "localhost"), host=host
+    )
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(mam_sim, qbittorrent, **{CONF_QBT_URL: url})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_QBT_URL: "qbt_already_used"}
+
+
+async def test_reconfigure_onto_another_entrys_qbittorrent_is_refused(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    other = _entry(mam_sim, qbittorrent)
+    other.add_to_hass(hass)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="MAM Other",
+        unique_id="200002",
+        data={**other.data, CONF_QBT_URL: "http://127.0.0.1:1"},
+        options=DEFAULT_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    form = {CONF_QBT_URL: qbittorrent.url, CONF_QBT_USERNAME: qbittorrent.username}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["errors"] == {CONF_QBT_URL: "qbt_already_used"}
+    # Its own URL again is fine (the check skips the entry being reconfigured).
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_QBT_URL: "http://127.0.0.1:1", CONF_QBT_USERNAME: ""}
+    )
+    assert result["errors"] == {"base": "qbt_cannot_connect"}

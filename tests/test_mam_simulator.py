@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+import json
 from typing import Any
 
 import aiohttp
@@ -149,3 +151,34 @@ async def test_pages_are_cookie_checked(sim: MamSimulator, http: aiohttp.ClientS
     async with http.get(f"{sim.base_url}/unknown.php") as resp:
         assert resp.status == 404
     assert sim.requests == {"guides/": 2}
+
+
+async def test_malformed_set_cookie_still_rotates(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    """The knob's answer is one aiohttp cannot parse, but the session rotated all the same."""
+    sim.state.malformed_set_cookie = True
+    with pytest.raises(aiohttp.ClientResponseError) as info:
+        await get_account(sim, http, TEST_COOKIE)
+    [new] = sim.valid_cookies
+    assert new != TEST_COOKIE
+    assert new in str(info.value)  # aiohttp quotes the raw field: what the client must scrub
+
+    # On the wire: a complete 200 with the account, its Set-Cookie field ending in a NUL byte.
+    host, port = sim.base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /jsonLoad.php HTTP/1.1\r\nHost: x\r\nCookie: mam_id={new}\r\n\r\n".encode())
+    raw = await reader.read()  # the simulator closes the connection after a raw answer
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    [newer] = sim.valid_cookies
+    assert newer != new
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert f"Set-Cookie: mam_id={newer}; path=/; HttpOnly\x00".encode() in head.split(b"\r\n")
+    assert json.loads(body)["username"] == "FixtureUser"
+
+    sim.state.malformed_set_cookie = False  # back to normal answers
+    status, rotated, _body = await get_account(sim, http, newer)
+    assert status == 200
+    assert sim.valid_cookies == {rotated}

@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from custom_components.mam_guard import binary_sensor, button, sensor, switch
+from custom_components.mam_guard import binary_sensor, button, const, sensor, switch
 
 ROOT = Path(__file__).resolve().parents[1] / "custom_components" / "mam_guard"
 EN = json.loads((ROOT / "translations" / "en.json").read_text())
@@ -45,7 +45,8 @@ def test_entities_have_names_and_icons_and_nothing_more() -> None:
 
 def test_exception_and_issue_keys_match_the_code() -> None:
     used = set(re.findall(r'translation_key="([a-z_]+)"', CODE))
-    used |= {"ratio_emergency", "enforcement_breaker"}  # repair issues use constants
+    # Repair issues take their keys from the ISSUE_* constants.
+    used |= {value for name, value in vars(const).items() if name.startswith("ISSUE_")}
     entity_keys = set().union(*(set(keys) for keys in EN["entity"].values()))
     assert set(EN["exceptions"]) | set(EN["issues"]) == used - entity_keys
 

@@ -48,7 +48,7 @@ from .lib.errors import MamAuthError, MamError
 from .lib.mam import MamClient, normalize_mam_id
 from .lib.models import MamAccount
 from .lib.pages import RULES_PAGES
-from .lib.qbt import QbtAdapter, QbtAuthError, QbtError
+from .lib.qbt import QbtAdapter, QbtAuthError, QbtError, url_has_credentials
 
 PASSWORD = selector.TextSelector(
     selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
@@ -75,6 +75,27 @@ def _check_base_url(url: str) -> str:
         if loopback:
             return url.strip().rstrip("/")
     raise InvalidBaseUrl(url)
+
+
+def qbt_identity(url: str) -> str:
+    """What makes two qBittorrent URLs the same Web UI (scheme, host, port; loopback folded).
+
+    Two accounts on one qBittorrent would share its tags and preferences and could undo each
+    other's emergency actions, so a second entry on the same Web UI is refused.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".").lower()
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            host = "loopback"
+    except ValueError:
+        pass
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    return f"{scheme}://{host}:{port}"
 
 
 async def validate_mam(hass: HomeAssistant, mam_id: str, base_url: str) -> tuple[MamAccount, str]:
@@ -115,11 +136,24 @@ async def validate_qbt(hass: HomeAssistant, data: Mapping[str, Any]) -> None:
 
 
 async def _mam_errors(
-    hass: HomeAssistant, mam_id: str, base_url: str, errors: dict[str, str]
+    hass: HomeAssistant,
+    mam_id: str,
+    base_url: str,
+    errors: dict[str, str],
+    checked: dict[str, tuple[MamAccount, str]],
 ) -> tuple[MamAccount, str] | None:
-    """Validate MAM, filling ``errors`` with the SPEC's keys; None when it failed."""
+    """Validate MAM, filling ``errors`` with the SPEC's keys; None when it failed.
+
+    MAM invalidates a cookie when it rotates it, so the pasted value is dead after one good check.
+    ``checked`` (kept by the flow across its retries) maps a pasted value to the account and the
+    newest cookie: a form sent again after a qBittorrent typo reuses them instead of burning the
+    user's only session with a second request.
+    """
     try:
-        return await validate_mam(hass, mam_id, _check_base_url(base_url))
+        key = f"{_check_base_url(base_url)} {normalize_mam_id(mam_id)}"
+        if key not in checked:
+            checked[key] = await validate_mam(hass, mam_id, _check_base_url(base_url))
+        return checked[key]
     except InvalidBaseUrl:
         errors[CONF_MAM_BASE_URL] = "invalid_base_url"
     except ValueError:
@@ -164,13 +198,37 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     MINOR_VERSION = 1
 
+    def __init__(self) -> None:
+        """Start with no checked cookie (see :func:`_mam_errors`)."""
+        self._checked: dict[str, tuple[MamAccount, str]] = {}
+
+    def _qbt_url_errors(self, url: str, errors: dict[str, str], own_entry_id: str | None) -> None:
+        """Refuse credentials in the URL and a qBittorrent another entry already guards."""
+        if url_has_credentials(url):
+            errors[CONF_QBT_URL] = "qbt_url_credentials"
+            return
+        identity = qbt_identity(url)
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.entry_id != own_entry_id and (
+                qbt_identity(entry.data.get(CONF_QBT_URL, "")) == identity
+            ):
+                errors[CONF_QBT_URL] = "qbt_already_used"
+                return
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the MAM session cookie and the qBittorrent Web UI; test both."""
         errors: dict[str, str] = {}
         if user_input is not None:
             advanced = user_input.pop(SECTION_ADVANCED, {})
             base_url = advanced.get(CONF_MAM_BASE_URL, DEFAULT_MAM_BASE_URL)
-            checked = await _mam_errors(self.hass, user_input[CONF_MAM_ID], base_url, errors)
+            self._qbt_url_errors(user_input[CONF_QBT_URL], errors, None)
+            checked = (
+                None
+                if errors
+                else await _mam_errors(
+                    self.hass, user_input[CONF_MAM_ID], base_url, errors, self._checked
+                )
+            )
             if checked is not None:
                 account, mam_id = checked
                 await self.async_set_unique_id(str(account.uid))
@@ -211,7 +269,11 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         if user_input is not None:
             checked = await _mam_errors(
-                self.hass, user_input[CONF_MAM_ID], entry.data[CONF_MAM_BASE_URL], errors
+                self.hass,
+                user_input[CONF_MAM_ID],
+                entry.data[CONF_MAM_BASE_URL],
+                errors,
+                self._checked,
             )
             if checked is not None:
                 account, mam_id = checked
@@ -238,9 +300,10 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
             ) == entry.data.get(CONF_QBT_USERNAME):
                 # An empty password field means "keep the stored one" (secrets are never prefilled).
                 updates[CONF_QBT_PASSWORD] = entry.data.get(CONF_QBT_PASSWORD, "")
-            if new_mam_id := user_input.get(CONF_MAM_ID, "").strip():
+            self._qbt_url_errors(updates[CONF_QBT_URL], errors, entry.entry_id)
+            if not errors and (new_mam_id := user_input.get(CONF_MAM_ID, "").strip()):
                 checked = await _mam_errors(
-                    self.hass, new_mam_id, entry.data[CONF_MAM_BASE_URL], errors
+                    self.hass, new_mam_id, entry.data[CONF_MAM_BASE_URL], errors, self._checked
                 )
                 if checked is not None:
                     account, updates[CONF_MAM_ID] = checked

@@ -66,6 +66,8 @@ BREAKER_FAILURES: Final = 3
 # Storage (HA .storage/) and SQLite.
 STORAGE_VERSION: Final = 1
 STORAGE_KEY_PREFIX: Final = f"{DOMAIN}."
+# An emergency record whose entry was removed while qBittorrent was unreachable, by account uid.
+STORAGE_ORPHAN_PREFIX: Final = f"{DOMAIN}.orphan_"
 SQLITE_FILENAME: Final = f"{DOMAIN}.db"
 
 # Bus events (SPEC §3).
@@ -88,6 +90,11 @@ ATTR_IS_VIP_CRITICAL: Final = "is_vip_critical"
 # Repair issues.
 ISSUE_EMERGENCY: Final = "ratio_emergency"
 ISSUE_BREAKER: Final = "enforcement_breaker"
+ISSUE_ORPHANED_FREEZE: Final = "orphaned_freeze"
+# The shared rules database (one issue for all entries: the file is shared).
+ISSUE_RULES_DB_CORRUPT: Final = "rules_database_corrupt"
+ISSUE_RULES_DB_NEWER: Final = "rules_database_newer_schema"
+ISSUE_RULES_DB_CANNOT_OPEN: Final = "rules_database_cannot_open"
 
 # Enum states (SPEC §2/§6).
 VIP_HEALTHY: Final = "healthy"

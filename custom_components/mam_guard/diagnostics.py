@@ -8,8 +8,9 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import TO_REDACT
+from .const import CONF_MAM_BASE_URL, CONF_QBT_URL, TO_REDACT
 from .data import MamGuardConfigEntry
+from .lib.qbt import redact_url
 from .services import status_response
 
 
@@ -23,7 +24,15 @@ async def async_get_config_entry_diagnostics(
     return async_redact_data(
         {
             "entry": {
-                "data": dict(entry.data),
+                # A URL may carry credentials (user:pass@host): keep the host, never the secret.
+                "data": {
+                    **entry.data,
+                    **{
+                        key: redact_url(entry.data[key])
+                        for key in (CONF_QBT_URL, CONF_MAM_BASE_URL)
+                        if key in entry.data
+                    },
+                },
                 "options": dict(entry.options),
                 "title": entry.title,
             },

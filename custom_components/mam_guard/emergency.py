@@ -41,7 +41,6 @@ from .const import (
 )
 from .data import entry_options
 from .lib.emergency import (
-    ENTER_STEPS,
     PHASE_ACTIVE,
     PHASE_ENTERING,
     PHASE_IDLE,
@@ -96,6 +95,7 @@ class EmergencyManager:
         self._unsub_account: CALLBACK_TYPE | None = None
         self._started_event_pending = False
         self._undone_at = float("-inf")  # loop time of our last undo (see QBT_SETTLE_SECONDS)
+        self._closed = False
 
     @property
     def record(self) -> EmergencyRecord:
@@ -124,12 +124,17 @@ class EmergencyManager:
         if self.active:
             self._update_issue()
 
-    @callback
-    def async_shutdown(self) -> None:
-        """Stop following the account coordinator (entry unload)."""
+    async def async_shutdown(self) -> None:
+        """Entry unload: stop following the account and wait for a running operation to end.
+
+        A ``trigger_freeze``/``release_freeze`` or heartbeat in progress finishes (and persists
+        its record) before the entry's storage closes; anything that starts later does nothing.
+        """
         if self._unsub_account is not None:
             self._unsub_account()
             self._unsub_account = None
+        async with self._lock:
+            self._closed = True
 
     @callback
     def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
@@ -167,6 +172,8 @@ class EmergencyManager:
     async def async_tick(self) -> None:
         """Heartbeat (every minute and after each account poll): decide, then apply or undo."""
         async with self._lock:
+            if self._closed:
+                return
             now = dt_util.utcnow()
             options = entry_options(self.entry)
             self.executor.options = emergency_options(options)
@@ -189,6 +196,8 @@ class EmergencyManager:
     async def async_trigger_manual(self) -> None:
         """``trigger_freeze``: declare a manual emergency (kept until ``release_freeze``)."""
         async with self._lock:
+            if self._closed:
+                return
             now = dt_util.utcnow()
             if self.active:
                 self.record.manual = True
@@ -200,6 +209,8 @@ class EmergencyManager:
     async def async_release_manual(self, hold_off: timedelta) -> None:
         """``release_freeze``: end any emergency now; no automatic one before the hold-off ends."""
         async with self._lock:
+            if self._closed:
+                return
             now = dt_util.utcnow()
             hold_off_until = now + hold_off
             if self.active:
@@ -293,8 +304,7 @@ class EmergencyManager:
         if (wait := self._undone_at + QBT_SETTLE_SECONDS - self.hass.loop.time()) > 0:
             await asyncio.sleep(wait)  # let qBittorrent's view catch up with our own release
         record = self.record
-        record.phase, record.pending = PHASE_ENTERING, list(ENTER_STEPS)
-        record.frozen, record.forced, record.in_flight = [], [], []
+        record.begin_entering()  # over an unfinished undo: what is still tagged stays ours
         await self._persist(record)
         await self.executor.enforce(now)
 

@@ -5,6 +5,12 @@ Requests: only the pages chosen in the ``rules_pages`` option (default all 7), o
 run. Runs once a day at ``rules_refresh_time`` (hour, minute *and* second set, so exactly once),
 at startup when the last success is older than 24 h, and on the button / ``refresh_rules`` action.
 A failed run keeps the previous rules and events and is retried at the next scheduled time.
+
+The SQLite file is shared by every entry, through one store per process (``acquire_store``). A
+file that cannot be used never fails the entry: the account, the emergency and every action keep
+working, only the rules feature is off, and a repair issue says what is wrong with the file. A
+corrupt file is moved aside and replaced by a fresh one (the issue says where it went); a file of
+a newer schema (after a downgrade) is never touched.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
+import os
+import sqlite3
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time, async_track_time_change
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -27,6 +36,9 @@ from .const import (
     DOMAIN,
     EVENT_RULES_CHANGED,
     EVENT_SITE_EVENT,
+    ISSUE_RULES_DB_CANNOT_OPEN,
+    ISSUE_RULES_DB_CORRUPT,
+    ISSUE_RULES_DB_NEWER,
     LOGGER,
     RULES_MAX_AGE,
     RULES_PAGE_GAP_SECONDS,
@@ -43,7 +55,16 @@ from .lib.pages import (
     extract_announcements,
     extract_page,
 )
-from .lib.rules_store import EventRow, RefreshResult, RulesStore, RuleVersion
+from .lib.rules_store import (
+    SCHEMA_VERSION,
+    EventRow,
+    RefreshResult,
+    RulesDatabaseError,
+    RulesStore,
+    RuleVersion,
+    acquire_store,
+    release_store,
+)
 from .store import MamGuardStore
 
 if TYPE_CHECKING:
@@ -134,7 +155,10 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         )
         self.client = client
         self.store = store
-        self.db = RulesStore(hass.config.path(SQLITE_FILENAME))
+        self.db_path = hass.config.path(SQLITE_FILENAME)
+        self._db: RulesStore | None = None  # the shared store, between setup and close
+        self._db_error: RulesDatabaseError | None = None  # why the file cannot be used
+        self._db_replaced = False  # a corrupt file was replaced by an empty one at this setup
         self._run_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._unsub_expiry: CALLBACK_TYPE | None = None
@@ -142,9 +166,24 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         self._closing = False
         self._fetch_error: str | None = None  # why the last run fetched nothing (for the message)
 
+    @property
+    def db(self) -> RulesStore:
+        """The shared rules database (RuntimeError when it is unusable or closed)."""
+        if self._db is None:
+            raise RuntimeError("The rules database is not open")
+        return self._db
+
+    @property
+    def db_usable(self) -> bool:
+        """False when the rules database file cannot be used (the rules feature is off)."""
+        return self._db_error is None
+
     async def async_setup(self) -> None:
-        """Open the database, show the cached rules, arm the daily timer, catch up if stale."""
-        await self.hass.async_add_executor_job(self.db.open)
+        """Open the database, show the cached rules, arm the daily timer, catch up if stale.
+
+        Never raises because of the database: a bad file turns the rules feature off only.
+        """
+        await self._async_open_db()
         self.data = await self._cached()
         self._arm_expiry()
         self._unsub_rearm = self.async_add_listener(self._arm_expiry)  # after every data update
@@ -157,49 +196,107 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             second=refresh_at.second,
         )
         checked = self.data.checked
-        if self._pages() and (checked is None or dt_util.utcnow() - checked > RULES_MAX_AGE):
+        # A replaced (empty) database has lost the rules and events: fetch them again now.
+        stale = checked is None or dt_util.utcnow() - checked > RULES_MAX_AGE or self._db_replaced
+        if self._db is not None and self._pages() and stale:
             self.config_entry.async_create_background_task(
                 self.hass, self.async_refresh(), f"{DOMAIN} startup rules refresh"
             )
 
     async def async_close(self) -> None:
-        """Stop the timer and close the database (entry unload).
+        """Stop the timers and give the shared database back (entry unload; safe to call twice).
 
-        A running refresh stops at its next page and records nothing; the connection is closed
-        only once it has let go of the database (never under a running refresh).
+        A running refresh stops at its next page and records nothing; the store is released (and
+        closed by the last entry) only once it has let go of it (never under a running refresh).
         """
         self._closing = True
-        self._unsub_rearm()
+        unsub_rearm, self._unsub_rearm = self._unsub_rearm, lambda: None  # safe to call twice
+        unsub_rearm()
         for unsub in (self._unsub_timer, self._unsub_expiry):
             if unsub is not None:
                 unsub()
         self._unsub_timer = self._unsub_expiry = None
         await self.async_shutdown()
         async with self._run_lock:
-            await self.hass.async_add_executor_job(self.db.close)
+            if self._db is not None:  # once: the store is shared, one release per entry
+                db, self._db = self._db, None
+                await self.hass.async_add_executor_job(release_store, db)
+
+    # -- the database file -------------------------------------------------------------------
+
+    async def _async_open_db(self) -> None:
+        """Take the shared store; on a bad file, turn the rules feature off and raise an issue."""
+        hass, path = self.hass, self.db_path
+        try:
+            self._db, recovered = await hass.async_add_executor_job(acquire_store, path)
+        except RulesDatabaseError as err:
+            self._db_error = err
+            LOGGER.error(
+                "The rules database %s cannot be used: %s. The rules feature is off; the account"
+                " and the ratio emergency are not affected",
+                path,
+                err,
+            )
+            _create_db_issue(hass, err)
+            return
+        self._db_error = None
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_RULES_DB_NEWER)
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_RULES_DB_CANNOT_OPEN)
+        if recovered is not None:
+            LOGGER.error(
+                "The rules database %s was unreadable (%s); it was moved to %s and a new one was"
+                " started",
+                path,
+                recovered.detail,
+                recovered.moved_to,
+            )
+            _create_db_issue(hass, recovered)
+            self._db_replaced = True
+            return
+        # The notice about a moved-aside file goes once the user has dealt with that file.
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_RULES_DB_CORRUPT)
+        if issue is not None:
+            moved_to = (issue.translation_placeholders or {}).get("moved_to")
+            if not moved_to or not await hass.async_add_executor_job(os.path.lexists, moved_to):
+                ir.async_delete_issue(hass, DOMAIN, ISSUE_RULES_DB_CORRUPT)
+
+    def _unusable(self) -> dict[str, str]:
+        """Placeholders of the ``rules_database_unusable`` error."""
+        error = str(self._db_error) if self._db_error is not None else "it is closed"
+        return {"path": self.db_path, "error": error}
 
     def _pages(self) -> list[str]:
         return list(entry_options(self.config_entry)[CONF_RULES_PAGES])
 
     async def _cached(self) -> RulesData:
         now = dt_util.utcnow()
-        version, events = await self.hass.async_add_executor_job(self._read_db, now)
         checked = self.store.data.get("rules_checked")
+        version: RuleVersion | None = None
+        events: list[EventRow] = []
+        if self._db is not None:
+            try:
+                version, events = await self.hass.async_add_executor_job(
+                    _read_db, self._db, self.config_entry.entry_id, now
+                )
+            except sqlite3.Error as err:  # the file went bad under us: show nothing cached
+                LOGGER.warning("Reading the rules database %s failed: %s", self.db_path, err)
         return _rules_data(version, events, dt_util.parse_datetime(checked) if checked else None)
-
-    def _read_db(self, now: datetime) -> tuple[RuleVersion | None, list[EventRow]]:
-        entry_id = self.config_entry.entry_id
-        return self.db.latest_version(entry_id), self.db.active_events(entry_id, now)
 
     @callback
     def _scheduled(self, _now: datetime) -> None:
-        if self._pages():
+        if self._pages() and self._db is not None:  # an unusable file: the repair issue says so
             self.config_entry.async_create_background_task(
                 self.hass, self.async_refresh(), f"{DOMAIN} daily rules refresh"
             )
 
     async def async_refresh_now(self) -> None:
         """Button and action: refresh now; raise a translated error when it fails."""
+        if self._db_error is not None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="rules_database_unusable",
+                translation_placeholders=self._unusable(),
+            )
         await self.async_refresh()
         if not self.last_update_success:
             raise HomeAssistantError(
@@ -214,6 +311,13 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             pages = self._pages()
             if not pages:  # the user chose no pages: nothing is fetched
                 return self.data
+            db = self._db
+            if db is None:  # nothing could be stored: do not ask MAM for the pages
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="rules_database_unusable",
+                    translation_placeholders=self._unusable(),
+                )
             fetched, events, complete = await self._fetch(pages)
             if self._closing:  # unloading (maybe while waiting for the lock): drop the run
                 return self.data
@@ -230,9 +334,16 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                     SiteEvent(e.event_type, e.description, e.end, e.source_url)  # type: ignore[arg-type]
                     for e in self.data.events
                 )
-            result = await self.hass.async_add_executor_job(
-                self.db.record_refresh, self.config_entry.entry_id, fetched, events, now
-            )
+            try:
+                result = await self.hass.async_add_executor_job(
+                    db.record_refresh, self.config_entry.entry_id, fetched, events, now
+                )
+            except sqlite3.Error as err:
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="rules_refresh_failed",
+                    translation_placeholders={"error": f"the rules database failed: {err}"},
+                ) from err
             self.store.data["rules_checked"] = now.isoformat()
             await self.store.async_save()
             self._fire_events(result)
@@ -317,11 +428,15 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
     async def _expire(self, _now: datetime) -> None:
         self._unsub_expiry = None
         async with self._run_lock:
-            if self._closing:
+            if self._closing or self._db is None:
                 return
-            ended = await self.hass.async_add_executor_job(
-                self.db.expire_events, self.config_entry.entry_id, dt_util.utcnow()
-            )
+            try:
+                ended = await self.hass.async_add_executor_job(
+                    self._db.expire_events, self.config_entry.entry_id, dt_util.utcnow()
+                )
+            except sqlite3.Error as err:
+                LOGGER.warning("Ending site events in %s failed: %s", self.db_path, err)
+                return
             for row in ended:
                 self._fire_site_event(row, active=False)
             self.async_set_updated_data(await self._cached())
@@ -377,18 +492,72 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             "events": [e.event_type for e in data.events],
             "selected_pages": self._pages(),
             "last_update_success": self.last_update_success,
+            "database_problem": self._db_error.problem if self._db_error else None,
         }
 
 
 async def async_remove_rules_data(hass: HomeAssistant, entry_id: str) -> None:
-    """Delete an entry's rows when the entry is removed (the file is shared by entries)."""
+    """Delete an entry's rows when the entry is removed (the file is shared by entries).
+
+    A bad file is left as it is (the next setup deals with it): removal never fails on it.
+    """
+    path = hass.config.path(SQLITE_FILENAME)
 
     def _delete() -> None:
-        store = RulesStore(hass.config.path(SQLITE_FILENAME))
-        store.open()
+        db, _ = acquire_store(path, recover=False)
         try:
-            store.delete_entry(entry_id)
+            db.delete_entry(entry_id)
         finally:
-            store.close()
+            release_store(db)
 
-    await hass.async_add_executor_job(_delete)
+    try:
+        await hass.async_add_executor_job(_delete)
+    except (RulesDatabaseError, sqlite3.Error) as err:
+        LOGGER.warning("The rules history of the removed entry stays in %s: %s", path, err)
+
+
+def _read_db(
+    db: RulesStore, entry_id: str, now: datetime
+) -> tuple[RuleVersion | None, list[EventRow]]:
+    return db.latest_version(entry_id), db.active_events(entry_id, now)
+
+
+@callback
+def _create_db_issue(hass: HomeAssistant, err: RulesDatabaseError) -> None:
+    """The repair issue that says what is wrong with the rules database file and what to do."""
+
+    def create(issue_id: str, translation_key: str, *, persistent: bool, **info: str) -> None:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=persistent,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=translation_key,
+            translation_placeholders={"path": err.path, **info},
+        )
+
+    if err.moved_to is not None:  # kept across restarts until the old file is gone
+        create(
+            ISSUE_RULES_DB_CORRUPT,
+            translation_key="rules_database_corrupt",
+            persistent=True,
+            moved_to=err.moved_to,
+            error=err.detail,
+        )
+    elif err.problem == "newer_schema":  # checked again at every setup
+        create(
+            ISSUE_RULES_DB_NEWER,
+            translation_key="rules_database_newer_schema",
+            persistent=False,
+            version=str(err.version),
+            supported=str(SCHEMA_VERSION),
+        )
+    else:
+        create(
+            ISSUE_RULES_DB_CANNOT_OPEN,
+            translation_key="rules_database_cannot_open",
+            persistent=False,
+            error=err.detail,
+        )

@@ -4,18 +4,27 @@ It holds what must survive a restart and must be written *before* the next step 
 - the newest rotated ``mam_id`` (MAM invalidates the previous one on every response, SPEC §7),
 - the emergency record (each emergency step is persisted before it touches qBittorrent, SPEC §4),
 - the bonus-point history used to estimate points per day,
-- when the rules were last refreshed successfully.
+- when the rules were last refreshed successfully,
+- the end of a 429 back-off (MAM asked us to slow down; a restart must not send a request early).
+
+Once the entry unloads the store is closed: an unloaded instance never writes again, so a late
+write can never put a stale (already rotated) cookie over the reloaded instance's newer one.
+
+An emergency record that could not be undone when its entry was removed (qBittorrent unreachable)
+is kept as an *orphan* under the account's uid, so that the account added again finds and finishes
+it (:meth:`MamGuardStore.async_adopt_orphan`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 import hashlib
 from typing import Any, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
-from .const import STORAGE_KEY_PREFIX, STORAGE_VERSION
+from .const import LOGGER, STORAGE_KEY_PREFIX, STORAGE_ORPHAN_PREFIX, STORAGE_VERSION
 
 
 class StoredData(TypedDict, total=False):
@@ -26,6 +35,7 @@ class StoredData(TypedDict, total=False):
     emergency: dict[str, Any]
     bonus_history: dict[str, Any]
     rules_checked: str | None
+    rate_limited_until: str | None
 
 
 def cookie_origin(configured_mam_id: str) -> str:
@@ -49,7 +59,9 @@ class MamGuardStore:
             private=True,
             atomic_writes=True,
         )
+        self._hass = hass
         self.data: StoredData = {}
+        self.closed = False
 
     async def async_load(self) -> StoredData:
         """Read the file (empty on first start)."""
@@ -58,7 +70,14 @@ class MamGuardStore:
 
     async def async_save(self) -> None:
         """Write now (not delayed): callers rely on the data being on disk when this returns."""
+        if self.closed:  # unloaded: the reloaded instance owns the file now
+            LOGGER.debug("Not writing the storage of an unloaded entry")
+            return
         await self._store.async_save(self.data)
+
+    def close(self) -> None:
+        """No write after this (entry unloaded or Home Assistant stopping)."""
+        self.closed = True
 
     def current_mam_id(self, configured: str) -> str:
         """The newest cookie descending from the configured one."""
@@ -72,6 +91,35 @@ class MamGuardStore:
         self.data["mam_id_origin"] = cookie_origin(configured)
         await self.async_save()
 
+    async def async_save_rate_limit(self, until: datetime) -> None:
+        """Persist the end of a 429 back-off (honoured after a restart too)."""
+        self.data["rate_limited_until"] = until.isoformat()
+        await self.async_save()
+
+    def rate_limited_until(self) -> datetime | None:
+        """The persisted end of a 429 back-off, if any."""
+        value = self.data.get("rate_limited_until")
+        return datetime.fromisoformat(value) if value else None
+
     async def async_remove(self) -> None:
         """Delete the file (entry removed)."""
         await self._store.async_remove()
+
+    def _orphan(self, account_uid: str) -> Store[dict[str, Any]]:
+        return Store(
+            self._hass, STORAGE_VERSION, f"{STORAGE_ORPHAN_PREFIX}{account_uid}", private=True
+        )
+
+    async def async_keep_orphan(self, account_uid: str, record: dict[str, Any]) -> None:
+        """Keep an emergency record that could not be undone for the account's next entry."""
+        await self._orphan(account_uid).async_save({"emergency": record})
+
+    async def async_adopt_orphan(self, account_uid: str) -> dict[str, Any] | None:
+        """An orphaned emergency record of this account (removed from storage once adopted)."""
+        orphan = self._orphan(account_uid)
+        data = await orphan.async_load()
+        if not data:
+            return None
+        await orphan.async_remove()
+        record: dict[str, Any] | None = data.get("emergency")
+        return record

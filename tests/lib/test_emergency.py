@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
 from typing import Any
@@ -29,7 +29,18 @@ from custom_components.mam_guard.lib.engine import (
 )
 from custom_components.mam_guard.lib.qbt import QbtAdapter, QbtAuthError
 from tests.support.qbt_daemon import QbtDaemon
-from tests.support.qbt_helpers import add_torrents, data_dir, eventually, spawn_again, wait_states
+from tests.support.qbt_helpers import (
+    Crash,
+    Observed,
+    Storage,
+    add_torrents,
+    data_dir,
+    eventually,
+    observe,
+    settle,
+    spawn_again,
+    wait_states,
+)
 from tests.support.torrents import OTHER_ANNOUNCE, TorrentFile, make_torrent
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -43,33 +54,6 @@ ORIGINAL_PREFS = {
 }
 SEED_STATES = {"stalledUP", "queuedUP"}
 DL_STATES = {"stalledDL", "queuedDL", "downloading", "metaDL"}
-
-type Observed = dict[str, tuple[str, bool, frozenset[str]]]
-
-
-class Crash(BaseException):
-    """Raised by the persist callback to stop the executor right after a write."""
-
-
-@dataclass
-class Storage:
-    """HA storage stand-in: JSON round-trip on every write; can 'crash' after the n-th write."""
-
-    writes: list[dict[str, Any]] = field(default_factory=list)
-    crash_after: int | None = None  # die during the n-th write (counting from 1) ...
-    lose_write: bool = False  # ... before it reached the disk (True) or right after (False)
-
-    async def persist(self, record: EmergencyRecord) -> None:
-        data = json.loads(json.dumps(record.to_dict()))
-        if self.crash_after is not None and len(self.writes) + 1 >= self.crash_after:
-            self.crash_after = None
-            if not self.lose_write:
-                self.writes.append(data)
-            raise Crash
-        self.writes.append(data)
-
-    def load(self) -> EmergencyRecord:
-        return EmergencyRecord.from_dict(self.writes[-1] if self.writes else None)
 
 
 @dataclass
@@ -104,38 +88,11 @@ def new_adapter(
     return QbtAdapter(http, daemon.url, daemon.username, password or daemon.password)
 
 
-async def observe(api: APIClient, hashes: list[str]) -> Observed:
-    """Per torrent: stopped/forced/running (by state), the force_start flag, tags."""
-    infos = await api.torrents.info(hashes=hashes)
-    return {
-        t.hash: (
-            "stopped"
-            if t.state in STOPPED_STATES
-            else "forced"  # also waits out the state lag after set_force_start
-            if t.state.startswith("forced")
-            else "running",
-            bool(t.force_start),
-            frozenset(tag.strip() for tag in t.tags if tag.strip()),
-        )
-        for t in infos
-    }
-
-
 async def prefs_and_alt(api: APIClient) -> dict[str, Any]:
     prefs = await api.app.preferences()
     return {k: prefs.get(k) for k in EMERGENCY_PREF_KEYS} | {
         "alt_speed": await api.transfer.speed_limits_mode()
     }
-
-
-async def settle(api: APIClient, hashes: list[str], expected: Observed) -> None:
-    async def same() -> bool:
-        return await observe(api, hashes) == expected
-
-    try:
-        await eventually(same, within=20)
-    except AssertionError:
-        assert await observe(api, hashes) == expected  # shows the difference
 
 
 def expected_during(before: Observed, farm: Farm) -> Observed:
@@ -426,12 +383,15 @@ def test_record_round_trip_and_defaults() -> None:
         forced=["b"],
         pending=["force"],
         failures=2,
+        frozen_force_start=["a"],
     )
     data = json.loads(json.dumps(rec.to_dict()))
     assert data["version"] == 1
     assert EmergencyRecord.from_dict(data) == rec
     assert EmergencyRecord.from_dict(None) == EmergencyRecord()
     assert EmergencyRecord.from_dict({}).phase == PHASE_IDLE
+    older = {k: v for k, v in data.items() if k != "frozen_force_start"}  # stored before the field
+    assert EmergencyRecord.from_dict(older).frozen_force_start == []
     with pytest.raises(ValueError, match="newer"):
         EmergencyRecord.from_dict({"version": 99})
 

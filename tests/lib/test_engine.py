@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 import math
+from typing import Any
 
 from hypothesis import given, strategies as st
 import pytest
@@ -18,8 +19,10 @@ from custom_components.mam_guard.lib.engine import (
     TAG_FROZEN,
     Decision,
     EmergencyOptions,
+    ReleasePlan,
     TorrentState,
     decide,
+    foreign_prefs,
     plan_force,
     plan_freeze,
     plan_prefs,
@@ -216,14 +219,16 @@ def test_plan_freeze_never_returns_exempt_nonmam_complete_or_stopped(
             assert TAG_FROZEN not in t.tags
 
 
-def test_plan_refreeze_only_tagged_and_downloading() -> None:
+def test_plan_refreeze_only_owned_tagged_and_downloading() -> None:
     torrents = [
         tor("a", "downloading", tags=(TAG_FROZEN,)),
         tor("b", "pausedDL", tags=(TAG_FROZEN,)),
         tor("c", "stoppedDL", tags=(TAG_FROZEN,)),
         tor("d", "downloading"),
+        tor("other", "downloading", tags=(TAG_FROZEN,)),  # another executor's
     ]
-    assert plan_refreeze(torrents) == ["a"]
+    assert plan_refreeze(torrents, owned={"a", "b", "c", "d"}) == ["a"]
+    assert plan_refreeze(torrents, owned=()) == []
 
 
 # -- plan_force -----------------------------------------------------------------------------------
@@ -243,6 +248,16 @@ def test_plan_force() -> None:
     # A seed we forced earlier whose tag the user removed is theirs: never forced again.
     assert plan_force(torrents, TAG_FORCED, skip={"stalled"})[0] == ["queued"]
     assert reannounce == ["stalled"]
+
+
+def test_plan_force_leaves_other_executors_tagged_seeds_alone() -> None:
+    torrents = [
+        tor("theirs", "stalledUP", tags=(TAG_FORCED,)),  # tagged, not forced yet: not ours
+        tor("ours", "queuedUP", tags=(TAG_FORCED,)),  # we tagged it, then crashed: force it
+        tor("new", "stalledUP"),
+    ]
+    assert plan_force(torrents, TAG_FORCED, owned={"ours"}) == (["new", "ours"], ["new"])
+    assert plan_force(torrents, TAG_FORCED) == (["new"], ["new"])
 
 
 # -- plan_prefs -----------------------------------------------------------------------------------
@@ -297,6 +312,18 @@ def test_plan_prefs_property_only_raises(current: dict[str, int]) -> None:
 
 
 # -- plan_release ---------------------------------------------------------------------------------
+def release(torrents: list[TorrentState], **kw: object) -> ReleasePlan:
+    owned = {t.hash for t in torrents}
+    args: dict[str, Any] = {
+        "snapshot": {},
+        "applied": {},
+        "current_prefs": {},
+        "frozen_owned": owned,
+        "forced_owned": owned,
+    }
+    return plan_release(torrents, **(args | kw))
+
+
 def test_plan_release_restores_only_unchanged_prefs() -> None:
     snapshot = {
         PREF_MAX_ACTIVE_UPLOADS: 3,
@@ -311,15 +338,13 @@ def test_plan_release_restores_only_unchanged_prefs() -> None:
         PREF_UP_LIMIT: 0,
         PREF_SCHEDULER: True,
     }
-    plan = plan_release([], snapshot=snapshot, applied=applied, current_prefs=current)
+    plan = release([], snapshot=snapshot, applied=applied, current_prefs=current)
     # user set max_active_uploads to 7: kept; scheduler was never applied by us: untouched
     assert plan.prefs == {PREF_MAX_ACTIVE_TORRENTS: 5, PREF_UP_LIMIT: 1024}
 
 
 def test_plan_release_without_snapshot_restores_nothing() -> None:
-    plan = plan_release(
-        [], snapshot=None, applied={PREF_UP_LIMIT: 0}, current_prefs={PREF_UP_LIMIT: 0}
-    )
+    plan = release([], snapshot=None, applied={PREF_UP_LIMIT: 0}, current_prefs={PREF_UP_LIMIT: 0})
     assert plan.prefs == {}
 
 
@@ -331,6 +356,84 @@ def test_plan_release_follows_tags() -> None:
         tor("forced", "forcedUP", force=True, tags=(TAG_FORCED, "x")),
         tor("user_forced", "forcedUP", force=True),
     ]
-    plan = plan_release(torrents, snapshot={}, applied={}, current_prefs={})
+    plan = release(torrents)
     assert plan.resume == ["frozen", "user_resumed_kept_tag"]
-    assert plan.unforce == ["forced"]
+    assert plan.untag_frozen == plan.resume
+    assert plan.force_resume == []
+    assert plan.unforce == plan.untag_forced == ["forced"]
+
+
+def test_plan_release_only_touches_owned_torrents() -> None:
+    """Another executor's tagged torrents (same tags, not in our record) are left alone."""
+    torrents = [
+        tor("mine", "pausedDL", tags=(TAG_FROZEN,)),
+        tor("theirs", "pausedDL", tags=(TAG_FROZEN,)),
+        tor("my_seed", "forcedUP", force=True, tags=(TAG_FORCED,)),
+        tor("their_seed", "forcedUP", force=True, tags=(TAG_FORCED,)),
+    ]
+    plan = release(torrents, frozen_owned={"mine", "my_seed"}, forced_owned={"my_seed", "mine"})
+    assert (plan.resume, plan.untag_frozen) == (["mine"], ["mine"])
+    assert (plan.unforce, plan.untag_forced) == (["my_seed"], ["my_seed"])
+    nothing = release(torrents, frozen_owned=(), forced_owned=())
+    assert nothing.untag_frozen == nothing.untag_forced == []
+
+
+def test_plan_release_restores_force_start_and_keeps_user_stopped_seeds_stopped() -> None:
+    torrents = [
+        tor("was_forced", "pausedDL", tags=(TAG_FROZEN,)),
+        tor("plain", "stoppedDL", tags=(TAG_FROZEN,)),
+        tor("seed", "forcedUP", force=True, tags=(TAG_FORCED,)),
+        tor("user_paused", "pausedUP", tags=(TAG_FORCED,)),
+        tor("user_stopped", "stoppedUP", tags=(TAG_FORCED,)),
+    ]
+    plan = release(torrents, force_started={"was_forced", "gone"})
+    assert plan.resume == ["plain"]
+    assert plan.force_resume == ["was_forced"]
+    assert plan.untag_frozen == ["plain", "was_forced"]
+    assert plan.unforce == ["seed"]  # setForceStart(false) would start the stopped ones
+    assert plan.untag_forced == ["seed", "user_paused", "user_stopped"]
+
+
+# -- foreign_prefs --------------------------------------------------------------------------------
+SNAPSHOT = {
+    PREF_MAX_ACTIVE_UPLOADS: 3,
+    PREF_MAX_ACTIVE_TORRENTS: 5,
+    PREF_UP_LIMIT: 1024,
+    PREF_SCHEDULER: True,
+}
+
+
+def test_foreign_prefs_first_run_nothing_changed() -> None:
+    assert foreign_prefs(SNAPSHOT, SNAPSHOT, {}) == frozenset()
+
+
+def test_foreign_prefs_rerun_after_set_preferences() -> None:
+    """Crash right after setPreferences; meanwhile the user lowered max_active_uploads."""
+    applied = {PREF_MAX_ACTIVE_UPLOADS: 50, PREF_MAX_ACTIVE_TORRENTS: 50, PREF_UP_LIMIT: 0}
+    current = SNAPSHOT | {PREF_MAX_ACTIVE_UPLOADS: 7, PREF_MAX_ACTIVE_TORRENTS: 50}
+    # up_limit still holds the snapshot value (the set did not take): ours to apply again
+    assert foreign_prefs(current, SNAPSHOT, applied) == {PREF_MAX_ACTIVE_UPLOADS}
+
+
+def test_foreign_prefs_user_change_of_a_key_we_never_set() -> None:
+    current = SNAPSHOT | {PREF_SCHEDULER: False, PREF_UP_LIMIT: 0}
+    assert foreign_prefs(current, SNAPSHOT, {PREF_UP_LIMIT: 0}) == {PREF_SCHEDULER}
+
+
+def test_foreign_prefs_no_snapshot_value_means_hands_off() -> None:
+    assert foreign_prefs(SNAPSHOT, {}, {}) == frozenset(SNAPSHOT)
+    assert foreign_prefs({}, {}, {PREF_UP_LIMIT: 0}) == frozenset()  # absent: nothing to change
+
+
+@given(
+    st.fixed_dictionaries({k: st.integers(-1, 100) for k in SNAPSHOT}),
+    st.fixed_dictionaries({k: st.integers(-1, 100) for k in SNAPSHOT}),
+    st.dictionaries(st.sampled_from(sorted(SNAPSHOT)), st.integers(-1, 100)),
+)
+def test_foreign_prefs_property(
+    current: dict[str, int], snapshot: dict[str, int], applied: dict[str, int]
+) -> None:
+    theirs = foreign_prefs(current, snapshot, applied)
+    for key, value in current.items():
+        ours = applied.get(key, snapshot[key])
+        assert (key in theirs) is (value not in (snapshot[key], ours))

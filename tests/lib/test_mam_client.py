@@ -13,6 +13,7 @@ import aiohttp
 from aioresponses import aioresponses
 import pytest
 
+from custom_components.mam_guard.lib import mam
 from custom_components.mam_guard.lib.errors import (
     MamAuthError,
     MamConnectionError,
@@ -218,6 +219,7 @@ async def test_error_echoing_the_cookie_is_scrubbed(
         ("Tue, 24 Nov 2026 15:00:00 GMT", timedelta(hours=3)),
         ("soon", timedelta(minutes=30)),
         ("9" * 30, timedelta(days=7)),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", timedelta(days=7)),  # capped, no datetime overflow
     ],
 )
 async def test_rate_limit_backs_off_without_requests(
@@ -425,3 +427,299 @@ async def test_sim_pages(sim: MamSimulator, session: aiohttp.ClientSession) -> N
     assert sim.requests["rules.php"] == 1
     with pytest.raises(MamConnectionError, match="404"):
         await client.async_get_page("faq.php")
+
+
+# -- response size caps ------------------------------------------------------------------------
+
+
+async def test_oversized_body_is_refused_while_streaming(
+    session: aiohttp.ClientSession, mocked: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without Content-Length the body is read in chunks and refused once over the cap."""
+    monkeypatch.setattr(mam, "MAX_ACCOUNT_BYTES", 1024)  # aioresponses cannot feed megabytes
+    mocked.get(
+        ACCOUNT_URL,
+        payload=NESTED | {"padding": "x" * (100 * 1024)},
+        headers={"Set-Cookie": f"mam_id={NEW_COOKIE}; path=/"},
+    )
+    rotations = Rotations()
+    client = make_client(session, on_cookie_rotated=rotations)
+    with pytest.raises(MamPayloadError, match="account data larger than 1 KiB"):
+        await client.async_get_account()
+    assert rotations.values == [NEW_COOKIE]  # the rotation of the refused answer was kept
+    assert client.mam_id == NEW_COOKIE
+
+
+async def test_sim_oversized_account_body_is_payload_error(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.state.classname = "x" * (300 * 1024)  # jsonLoad answers are ~2 KiB
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    with pytest.raises(MamPayloadError, match="larger than 256 KiB"):
+        await client.async_get_account()
+    assert sim.valid_cookies == set(rotations.values) == {client.mam_id}
+
+
+async def test_sim_oversized_page_keeps_the_rotated_cookie(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.pages["rules.php"] = "<p>" + "x" * (5 * 1024 * 1024) + "</p>"
+    sim.pages["faq.php"] = "<p>" + "y" * (4 * 1024 * 1024 - 100) + "</p>"  # just under the cap
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    with pytest.raises(MamPayloadError, match="larger than 4 MiB"):
+        await client.async_get_page("rules.php")
+    [new] = rotations.values
+    assert client.mam_id == new
+    assert sim.valid_cookies == {new}  # MAM's new cookie, adopted although the body was refused
+    assert len(await client.async_get_page("faq.php")) > 4 * 1024 * 1024 - 100
+    assert len(rotations.values) == 2
+
+
+# -- no cookie value in any message or log record ---------------------------------------------
+
+
+def _exception_chain(err: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    todo: list[BaseException | None] = [err]
+    while todo:
+        current = todo.pop()
+        if current is None or current in chain:
+            continue
+        chain.append(current)
+        todo += [current.__cause__, current.__context__]
+    return chain
+
+
+def _assert_no_secret(
+    secrets: list[str], err: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No secret in the exception (or anything chained to it), its traceback or any log record."""
+    logging.getLogger("homeassistant.test").debug("Update failed", exc_info=err)  # like HA
+    formatter = logging.Formatter()
+    texts = [str(e) for e in _exception_chain(err)] + [repr(e) for e in _exception_chain(err)]
+    texts += [formatter.format(record) for record in caplog.records]
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text
+
+
+async def test_cookie_in_transport_error_text_is_scrubbed_and_not_chained(
+    session: aiohttp.ClientSession, mocked: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    mocked.get(
+        ACCOUNT_URL,
+        exception=aiohttp.ClientConnectionError(
+            f"Invalid HTTP header: b'Set-Cookie: mam_id={NEW_COOKIE}; path=/\\x00'"
+        ),
+    )
+    with pytest.raises(MamConnectionError, match="ClientConnectionError") as info:
+        await make_client(session).async_get_account()
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert "mam_id=***" in str(info.value)
+    _assert_no_secret([COOKIE, NEW_COOKIE], info.value, caplog)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"mam_id={NEW_COOKIE}",
+        f"MAM_ID = {NEW_COOKIE}; path=/",
+        f"'mam_id': '{NEW_COOKIE}'",
+        f'{{"mam_id":"{NEW_COOKIE}"}}',
+        f"mam_id={NEW_COOKIE[:5]}\\x00{NEW_COOKIE[5:]}",
+    ],
+)
+async def test_any_mam_id_in_a_body_echo_is_scrubbed(
+    session: aiohttp.ClientSession, mocked: Any, text: str
+) -> None:
+    mocked.get(ACCOUNT_URL, status=403, body=f"Error, bad cookie: {text} <br />")
+    mocked.get(ACCOUNT_URL, status=200, body=f"Error, you are not signed in: {text}")
+    client = make_client(session)
+    for _ in range(2):
+        with pytest.raises(MamAuthError) as info:
+            await client.async_get_account()
+        assert NEW_COOKIE[5:] not in str(info.value)
+        assert NEW_COOKIE[:5] not in str(info.value)
+
+
+async def test_sim_malformed_set_cookie_leaks_neither_cookie(
+    sim: MamSimulator, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MAM rotates the cookie in a Set-Cookie field aiohttp cannot parse (SimState knob)."""
+    caplog.set_level(logging.DEBUG)
+    sim.state.malformed_set_cookie = True
+    client = sim_client(sim, session)
+    with pytest.raises(MamConnectionError) as info:
+        await client.async_get_account()
+    [new] = sim.valid_cookies
+    assert new != TEST_COOKIE
+    assert "ClientResponseError" in str(info.value)
+    _assert_no_secret([TEST_COOKIE, new], info.value, caplog)
+    # The session is lost (MAM killed the old value, the new one was unreadable): reauth.
+    sim.state.malformed_set_cookie = False
+    with pytest.raises(MamAuthError) as auth:
+        await client.async_get_account()
+    _assert_no_secret([TEST_COOKIE, new], auth.value, caplog)
+
+
+# -- the 429 back-off survives restarts --------------------------------------------------------
+
+
+async def test_restored_rate_limit_is_honoured_without_requests(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(ACCOUNT_URL, payload=NESTED)
+    clock = Clock()
+    until = T0 + timedelta(hours=1)
+    client = make_client(session, clock=clock, rate_limited_until=until)
+    assert client.rate_limited_until == until
+    with pytest.raises(MamRateLimitedError) as info:
+        await client.async_get_account()
+    assert info.value.retry_at == until
+    assert sent(mocked) == []
+    clock.now = until
+    assert (await client.async_get_account()).uid == 100001
+    assert len(sent(mocked)) == 1
+
+
+async def test_restored_rate_limit_in_the_past_or_absurd(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(ACCOUNT_URL, payload=NESTED)
+    clock = Clock()
+    past = make_client(session, clock=clock, rate_limited_until=T0 - timedelta(seconds=1))
+    assert past.rate_limited_until is None
+    assert (await past.async_get_account()).uid == 100001
+    # A stored value far beyond anything MAM could ask for (clock trouble) is cut to 7 days.
+    far = make_client(session, clock=clock, rate_limited_until=T0 + timedelta(days=400))
+    assert far.rate_limited_until == T0 + timedelta(days=7)
+
+
+async def test_on_rate_limited_is_awaited_before_the_error(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(ACCOUNT_URL, status=429, body="Too many", headers={"Retry-After": "7200"})
+    clock = Clock()
+    persisted: list[datetime] = []
+    called, release = asyncio.Event(), asyncio.Event()
+
+    async def on_rate_limited(retry_at: datetime) -> None:
+        persisted.append(retry_at)
+        called.set()
+        await release.wait()  # a slow storage write
+
+    client = make_client(session, clock=clock, on_rate_limited=on_rate_limited)
+    task = asyncio.create_task(client.async_get_account())
+    await asyncio.wait_for(called.wait(), 5)
+    assert persisted == [T0 + timedelta(hours=2)]
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the error waits for the back-off to be stored
+    release.set()
+    with pytest.raises(MamRateLimitedError) as info:
+        await task
+    assert info.value.retry_at == persisted[0] == client.rate_limited_until
+
+
+async def test_sim_rate_limit_survives_a_restart(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    stored: list[datetime] = []
+
+    async def on_rate_limited(retry_at: datetime) -> None:
+        stored.append(retry_at)
+
+    sim.fail_next(429)
+    with pytest.raises(MamRateLimitedError):
+        await sim_client(sim, session, on_rate_limited=on_rate_limited).async_get_account()
+    [retry_at] = stored
+    restarted = sim_client(sim, session, rate_limited_until=retry_at)
+    with pytest.raises(MamRateLimitedError):
+        await restarted.async_get_account()
+    assert sim.requests["jsonLoad.php"] == 1
+
+
+# -- cancellation and async_close --------------------------------------------------------------
+
+
+async def _cancel_mid_flight(sim: MamSimulator, client: MamClient) -> None:
+    """Start a poll, cancel its caller once MAM has received the request."""
+    sim.state.delay = 0.5
+    task = asyncio.create_task(client.async_get_account())
+    for _ in range(1000):
+        if sim.in_flight:
+            break
+        await asyncio.sleep(0.005)
+    assert sim.in_flight == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_sim_cancelled_caller_still_adopts_the_rotated_cookie(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    """Reload/stop while a request is in flight: MAM rotates anyway, the new value is kept."""
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    await _cancel_mid_flight(sim, client)
+    for _ in range(200):  # the server answers after 0.5 s
+        if rotations.values:
+            break
+        await asyncio.sleep(0.01)
+    [new] = rotations.values
+    assert sim.valid_cookies == {new}
+    assert client.mam_id == new
+    sim.state.delay = 0
+    assert (await client.async_get_account()).uid == 100001
+
+
+async def test_sim_async_close_waits_for_the_in_flight_exchange(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    await _cancel_mid_flight(sim, client)
+    assert rotations.values == []  # the answer has not arrived yet
+    await client.async_close()
+    [new] = rotations.values
+    assert sim.valid_cookies == {new}
+    async with session.get(
+        f"{sim.base_url}/jsonLoad.php", headers={"Cookie": f"mam_id={new}"}
+    ) as resp:
+        assert resp.status == 200  # valid at MAM
+    sent_before = sim.requests.total()
+    with pytest.raises(MamConnectionError, match="client closed"):
+        await client.async_get_account()
+    with pytest.raises(MamConnectionError, match="client closed"):
+        await client.async_get_page("rules.php")
+    assert sim.requests.total() == sent_before
+    await client.async_close()  # idempotent
+
+
+async def test_close_refuses_requests_queued_behind_the_lock(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    release = asyncio.Event()
+
+    async def slow_persist(_value: str) -> None:
+        await release.wait()
+
+    mocked.get(ACCOUNT_URL, payload=NESTED, headers={"Set-Cookie": f"mam_id={NEW_COOKIE}; path=/"})
+    client = make_client(session, on_cookie_rotated=slow_persist)
+    first = asyncio.create_task(client.async_get_account())
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(client.async_get_account())
+    await asyncio.sleep(0.05)
+    closing = asyncio.create_task(client.async_close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # the first exchange is still persisting its cookie
+    release.set()
+    await closing
+    assert (await first).uid == 100001
+    with pytest.raises(MamConnectionError, match="client closed"):
+        await queued
+    assert len(sent(mocked)) == 1

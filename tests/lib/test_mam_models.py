@@ -315,6 +315,61 @@ def test_wedges_lenient(raw: object, value: int) -> None:
     assert MamAccount.from_json(payload(wedges=raw)).wedges == value
 
 
+@pytest.mark.parametrize("raw", [-1, -1.0, "-1", " -1 ", "-0.5", "-1,000", -(10**30)])
+@pytest.mark.parametrize(
+    "name", ["ratio", "uploaded_bytes", "downloaded_bytes", "seedbonus", "uid"]
+)
+def test_negative_required_numbers_are_payload_errors(name: str, raw: object) -> None:
+    """A JSON number -1 and the string "-1" fail alike: a negative ratio is no emergency."""
+    with pytest.raises(MamPayloadError, match=name):
+        MamAccount.from_json(payload(NESTED, **{name: raw}))
+
+
+@pytest.mark.parametrize("raw", [-0.0, "-0", "-0.0"])
+def test_negative_zero_is_zero(raw: object) -> None:
+    account = MamAccount.from_json(payload(ratio=raw, seedbonus=raw, uploaded_bytes=raw))
+    assert (account.ratio, account.seedbonus, account.uploaded_bytes) == (0.0, 0.0, 0)
+    assert str(account.ratio) == "0.0"  # not "-0.0"
+
+
+@pytest.mark.parametrize("raw", [-1, -1.0, "-1", "-3"])
+def test_negative_wedges_are_zero(raw: object) -> None:
+    assert MamAccount.from_json(payload(wedges=raw)).wedges == 0
+
+
+@pytest.mark.parametrize("raw", [-1, -1.0, "-1", "-42"])
+def test_negative_snatch_values_never_come_through(raw: object) -> None:
+    summary = payload()["snatch_summary"] | {
+        "unsat": {"count": 42, "limit": raw, "size": raw},
+        "sSat": {"count": raw, "size": 10},
+    }
+    account = MamAccount.from_json(payload(snatch_summary=summary))
+    assert account.unsatisfied == 42
+    assert account.unsatisfied_limit is None
+    assert account.snatch["unsat"] == SnatchBlock(42, None, None)
+    assert "sSat" not in account.snatch  # a block without a usable count is skipped
+    negative = payload()["snatch_summary"] | {"unsat": {"count": raw, "limit": 50}}
+    account = MamAccount.from_json(payload(snatch_summary=negative))
+    assert account.unsatisfied is None
+    assert account.unsatisfied_limit is None
+
+
+def _assert_no_negative(account: MamAccount) -> None:
+    numbers: list[float | int | None] = [
+        account.uid,
+        account.ratio,
+        account.uploaded_bytes,
+        account.downloaded_bytes,
+        account.seedbonus,
+        account.wedges,
+        account.unsatisfied,
+        account.unsatisfied_limit,
+    ]
+    for block in account.snatch.values():
+        numbers += [block.count, block.size, block.limit]
+    assert all(number is None or number >= 0 for number in numbers), account
+
+
 def test_classname_missing_is_empty() -> None:
     data = payload()
     del data["classname"]
@@ -382,6 +437,33 @@ def test_valid_payload_with_arbitrary_fields_raises_only_mam_errors(
         return
     assert account.username == data["username"]
     assert account.vip_until is None or account.vip_until.tzinfo is UTC
+    _assert_no_negative(account)
+
+
+_numbers = st.integers(-(10**6), 10**6) | st.floats(-1e6, 1e6) | st.integers().map(str)
+_blocks = st.fixed_dictionaries({"count": _numbers}, optional={"size": _numbers, "limit": _numbers})
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional=dict.fromkeys(
+            ("uid", "ratio", "uploaded_bytes", "downloaded_bytes", "seedbonus", "wedges"), _numbers
+        ),
+    ),
+    st.dictionaries(st.sampled_from(["unsat", "sSat", "leeching", "seedHnr"]), _blocks),
+)
+@settings(max_examples=300)
+def test_any_numbers_parse_to_non_negative_values_or_payload_errors(
+    numbers: dict[str, Any], blocks: dict[str, Any]
+) -> None:
+    data = payload(**numbers)
+    data["snatch_summary"] = data["snatch_summary"] | blocks
+    try:
+        account = MamAccount.from_json(data)
+    except MamPayloadError:
+        return
+    _assert_no_negative(account)
 
 
 @given(st.text() | json_values.map(json.dumps))

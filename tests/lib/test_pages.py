@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from bs4 import BeautifulSoup, Tag
 from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.mam_guard.lib.pages import (
     RULES_PAGES,
     Announcement,
+    _href,
+    _note_date,
     classify,
     diff_summary,
     extract_announcements,
     extract_page,
+    normalise_text,
     parse_end_date,
 )
 from tests.support.mam_pages import (
@@ -28,6 +34,9 @@ from tests.support.mam_pages import (
 
 BASE = "https://www.myanonamouse.net/"
 NY = ZoneInfo("America/New_York")
+TOKYO = ZoneInfo("Asia/Tokyo")
+KIRITIMATI = ZoneInfo("Pacific/Kiritimati")  # UTC+14
+NIUE = ZoneInfo("Pacific/Niue")  # UTC-11
 NOW = datetime(2025, 11, 21, 12, 30, tzinfo=UTC)  # a Friday; 07:30 in New York
 DONATION = "3x all donation credits (4x Crypto) extended till the end of January!!"
 
@@ -280,6 +289,59 @@ def test_parse_end_date(text: str, now: datetime, expected: datetime | None) -> 
         assert end.utcoffset() == expected.utcoffset()
 
 
+def _utc(moment: datetime) -> datetime:
+    """Raises OverflowError when ``moment`` has no UTC equivalent (as the rules store needs)."""
+    return moment.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "tz"),
+    [
+        ("Site-wide freeleech until 9999-12-31", NY),
+        ("Site-wide freeleech ends 9999-12-31 23:59", NIUE),
+        ("Site-wide freeleech until December 31, 9999", NY),
+        ("Site-wide freeleech until the end of December 9999", NY),
+        ("Site-wide freeleech ends 0001-01-01 00:00", TOKYO),
+        ("Site-wide freeleech ends 0001-01-01 05:00", KIRITIMATI),
+    ],
+)
+def test_end_dates_beyond_datetime_range_are_ignored(text: str, tz: tzinfo) -> None:
+    """Such an end is no end: it must never make classify or the store overflow."""
+    assert parse_end_date(text, now=NOW, tz=tz) is None
+    events = classify(_ticker(text), now=NOW, tz=tz)
+    assert [event.event_type for event in events] == ["freeleech"]
+    assert all(event.end is None for event in events)
+
+
+@pytest.mark.parametrize(
+    ("text", "published", "tz"),
+    [
+        ("Freeleech weekend until tomorrow", date(9999, 12, 31), NY),
+        ("Freeleech weekend through the weekend", date(9999, 12, 30), KIRITIMATI),
+        ("Freeleech weekend until Sunday", date(9999, 12, 31), NIUE),
+        ("Freeleech weekend until Jan 2", date(9999, 12, 31), NY),
+        ("Freeleech weekend until the end of the month", date(9999, 12, 31), NIUE),
+        ("Freeleech weekend until tonight", date(1, 1, 1), KIRITIMATI),
+        ("Freeleech weekend until Dec 31", date(1, 1, 1), TOKYO),
+    ],
+)
+@pytest.mark.parametrize(
+    "now", [NOW, datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)]
+)
+def test_relative_ends_at_the_edges_never_overflow(
+    text: str, published: date, tz: tzinfo, now: datetime
+) -> None:
+    note = Announcement(text, None, "update_notes", published)
+    for event in classify(note, now=now, tz=tz):
+        assert event.end is None or _utc(event.end) > now
+
+
+def test_latest_representable_end_is_kept() -> None:
+    end = parse_end_date("until 9999-12-20", now=NOW, tz=NY)
+    assert end == _eod(9999, 12, 20)
+    assert _utc(end).year == 9999
+
+
 # --- diff -----------------------------------------------------------------------------------
 
 
@@ -323,19 +385,200 @@ _FRAGMENTS = st.sampled_from(
     ]
 )
 _HTML = st.lists(st.one_of(_FRAGMENTS, st.text(max_size=20)), max_size=30).map("".join)
-_NOWS = st.datetimes(
-    timezones=st.sampled_from([UTC, NY]),
-)
+_ZONES = st.sampled_from([UTC, NY, TOKYO, KIRITIMATI, NIUE])
+_NOWS = st.datetimes(timezones=_ZONES)
 
 
 @settings(max_examples=300, deadline=None)
-@given(html=st.one_of(st.text(), _HTML), now=_NOWS)
-def test_nothing_raises_on_arbitrary_input(html: str, now: datetime) -> None:
+@given(html=st.one_of(st.text(), _HTML), now=_NOWS, tz=_ZONES)
+def test_nothing_raises_on_arbitrary_input(html: str, now: datetime, tz: tzinfo) -> None:
     page = extract_page("rules.php", html)
     assert len(page.content_hash) == 64
     for announcement in extract_announcements(html, BASE, "updateNotes.php"):
-        classify(announcement, now=now, tz=NY)
-    for event in classify(_ticker(html), now=now, tz=NY):
-        assert event.end is None or event.end.tzinfo is not None
-    parse_end_date(html, now=now, tz=UTC)
+        for event in classify(announcement, now=now, tz=tz):
+            assert event.end is None or _utc(event.end)
+    for event in classify(_ticker(html), now=now, tz=tz):
+        assert event.end is None or _utc(event.end).tzinfo is UTC
+    end = parse_end_date(html, now=now, tz=tz)
+    assert end is None or _utc(end)
     diff_summary(html, page.text, max_chars=50)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.dates() | st.sampled_from([date.min, date(1, 1, 2), date(9999, 12, 30), date.max]),
+    form=st.sampled_from(
+        [
+            "until {iso}",
+            "ends {iso} 00:00",
+            "ends {iso} 23:59 UTC",
+            "until tomorrow",
+            "through the weekend",
+            "until Sunday",
+            "until the end of the month",
+            "until Dec 31",
+            "until Jan 1",
+            "until tonight",
+        ]
+    ),
+    now=_NOWS,
+    tz=_ZONES,
+)
+def test_end_dates_and_edges_of_the_calendar(
+    day: date, form: str, now: datetime, tz: tzinfo
+) -> None:
+    """Any date, any zone, any note date: an end is always convertible to UTC, nothing raises."""
+    text = "Site-wide freeleech " + form.format(iso=day.isoformat())
+    end = parse_end_date(text, now=now, tz=tz)
+    assert end is None or _utc(end)
+    note = Announcement(text, None, "update_notes", day)
+    for announcement in (note, _ticker(text)):
+        for event in classify(announcement, now=now, tz=tz):
+            assert event.end is None or _utc(event.end)
+
+
+# --- linear time ------------------------------------------------------------------------------
+
+# The old quadratic cost: bs4's Tag.index is a linear scan of a parent's children, and every
+# insert_before/insert_after/replace_with/extract runs one. Counting the children it scans is a
+# deterministic measure of that work (no wall-clock assertions; benchmarks/bench_pages.py times).
+
+
+@contextmanager
+def _sibling_scans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    scanned = [0]
+    original = Tag.index
+
+    def counting_index(self: Tag, element: object) -> int:
+        position = original(self, element)  # type: ignore[arg-type]
+        scanned[0] += position + 1
+        return position
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Tag, "index", counting_index)
+        yield scanned
+
+
+def _big_page(blocks: int) -> str:
+    body = "".join(f"<p>Rule {i}: keep seeding.<br>Line two.</p><td>c</td>" for i in range(blocks))
+    notes = update_notes_body(
+        (f"2025-11-{i % 28 + 1:02d}", f"<p>note {i}</p>") for i in range(blocks)
+    )
+    news = [(f"news {i}", f"/f/t/{i}") for i in range(blocks)]
+    noise = "<script>x</script><div id='tmX'>1</div>" * blocks
+    return render_page("updateNotes.php", body + notes + noise, news=news, now=NOW)
+
+
+@pytest.mark.parametrize("blocks", [2000])
+def test_extraction_work_is_linear_in_the_number_of_blocks(
+    monkeypatch: pytest.MonkeyPatch, blocks: int
+) -> None:
+    html = _big_page(blocks)
+    with _sibling_scans(monkeypatch) as scanned:
+        page = extract_page("updateNotes.php", html)
+        announcements = extract_announcements(html, BASE, "updateNotes.php")
+    assert page.text.count("\n") > 3 * blocks
+    assert len(announcements) == 2 * blocks
+    # Linear: a bounded number of children per element, not ~blocks per element (old: ~10^8).
+    assert scanned[0] <= 10 * blocks
+
+
+# --- the rewrite gives the same output as the original implementation --------------------------
+
+
+def _reference_block_text(root: Tag) -> str:
+    """The original (quadratic) flattening, kept as the oracle for the linear one."""
+    brk = "\ue000"
+    for br in root.find_all("br"):
+        br.replace_with(brk)
+    for tag in root.find_all(_BLOCK_TAGS):
+        tag.insert_before(brk)
+        tag.insert_after(brk)
+    for tag in root.find_all(("td", "th")):
+        tag.insert_after(" ")
+    return "\n".join(" ".join(line.split()) for line in root.get_text().split(brk))
+
+
+_BLOCK_TAGS = (
+    "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figure",
+    "form", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p", "pre", "section", "table",
+    "tr", "ul",
+)  # fmt: skip
+_MAIN = ("#mainBody", "#mainContent", "main", "[role=main]", "#content")
+_NOISE = (
+    "script, style, noscript, template, nav, #header, #hrnews, #millionInfo, #mainmenu, #menu,"
+    ' #userBar, #footer, #clock, [id^="tm"]'
+)
+
+
+def _reference_extract_text(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    root: Tag = next((tag for sel in _MAIN if (tag := soup.select_one(sel)) is not None), soup)
+    if root is soup:
+        root = soup.body or soup
+        for tag in root.select("header, footer"):
+            tag.decompose()
+    for tag in root.select(_NOISE):
+        if not tag.decomposed:
+            tag.decompose()
+    return normalise_text(_reference_block_text(root))
+
+
+def _reference_announcements(html: str, path: str) -> list[Announcement]:
+    soup = BeautifulSoup(html, "html.parser")
+    found: list[Announcement] = []
+    for ticker in soup.select("#hrnews"):
+        for item in ticker.select("li") or ticker.select("a") or [ticker]:
+            if text := " ".join(item.get_text(" ").split()):
+                found.append(Announcement(text, _href(item, BASE), "news_ticker"))
+    if path == "updateNotes.php":
+        for note in soup.select(".updateNote"):
+            date_tag, body = note.select_one(".noteDate"), note.select_one(".noteBody")
+            published = _note_date(date_tag.get_text(" ") if date_tag else note.get_text(" "))
+            if body is None and date_tag is not None:
+                date_tag.extract()
+            note_id = note.get("id")
+            url = _href(note, BASE) or (
+                f"{BASE}updateNotes.php#{note_id}"
+                if isinstance(note_id, str) and note_id
+                else f"{BASE}updateNotes.php"
+            )
+            if text := " ".join((body or note).get_text(" ").split()):
+                found.append(Announcement(text, url, "update_notes", published))
+    return found
+
+
+_TREE_FRAGMENTS = st.sampled_from(
+    [
+        "<p>", "</p>", "<div>", "</div>", "<br>", "<br/>", "</br>", "<td>", "</td>", "<th>x</th>",
+        "<tr>", "</tr>", "<table>", "</table>", "<li>", "</li>", "<ul>", "</ul>", "<span>",
+        "</span>", "<b>", "</b>", "<h2>", "</h2>", "<hr>", "<pre>  a  b </pre>", "<main>",
+        "</main>", "<div id='mainBody'>", "<div id='content'>", "<header>h</header>",
+        "<footer>f</footer>", "<script>s()</script>", "<style>p{}</style>", "<nav>n</nav>",
+        "<div id='tmBP'>", "<span id='clock'>12:00:00</span>", "<!-- c -->", "<![CDATA[cd]]>",
+        "<template>t</template>", "<noscript>ns</noscript>", "<textarea>ta</textarea>",
+        "<div class='updateNote'>", "<h3 class='noteDate'>2025-01-02</h3>",
+        "<div class='noteBody'>", "<div id='hrnews'>", "<a href='/x'>", "<a href='/n/1'>", "</a>",
+        "<div class='updateNote' id='n3'>", "\ue000",
+        "5 minutes ago", "2025-11-20 14:02:11", "&nbsp;", "&amp;", " ", "\n", "<body>",
+        "</body>", "<html>", "</html>",
+    ]
+)  # fmt: skip
+_TREES = st.lists(st.one_of(_TREE_FRAGMENTS, st.text(max_size=6)), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(html=_TREES)
+def test_same_output_as_the_original_implementation(html: str) -> None:
+    assert extract_page("rules.php", html).text == _reference_extract_text(html)
+    for path in ("rules.php", "updateNotes.php"):
+        assert extract_announcements(html, BASE, path) == _reference_announcements(html, path)
+
+
+def test_same_output_as_the_original_on_realistic_pages() -> None:
+    pages = default_pages(news=[(DONATION, "/f/t/1"), ("Site FL", "/f/t/2")])
+    pages["big"] = _big_page(300)
+    for path, html in pages.items():
+        assert extract_page(path, html).text == _reference_extract_text(html), path
+        got = extract_announcements(html, BASE, path)
+        assert got == _reference_announcements(html, path), path

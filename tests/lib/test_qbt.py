@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
 from aioqbt.client import APIClient
 import pytest
@@ -10,8 +12,11 @@ from custom_components.mam_guard.lib.qbt import (
     QbtAdapter,
     QbtAuthError,
     QbtConnectionError,
+    QbtError,
     QbtSnapshot,
+    _tags,
     is_mam_url,
+    redact_url,
 )
 from tests.support.qbt_daemon import QbtDaemon, free_port
 from tests.support.qbt_helpers import add_torrents, data_dir, eventually, wait_states
@@ -207,3 +212,32 @@ async def test_relogin_once_after_session_loss(
     before = adapter.request_count
     await adapter.sync()  # 403, login, retry
     assert adapter.request_count - before == 3
+
+
+async def test_api_errors_and_odd_values_map_to_typed_results(
+    qbittorrent: QbtDaemon, http: aiohttp.ClientSession
+) -> None:
+    """Corners of the adapter: no version before a login, an HTTP error, a TLS opt-out."""
+    d = qbittorrent
+    qbt = QbtAdapter(http, d.url, d.username, d.password)
+    assert qbt.api_version is None  # nothing sent yet
+    with pytest.raises(QbtError, match="HTTP 404") as caught:
+        await qbt._call(lambda c: c.request_json("GET", "torrents/no-such-endpoint"))
+    assert not isinstance(caught.value, QbtAuthError | QbtConnectionError)
+    await qbt.close()
+    insecure = QbtAdapter(http, "https://127.0.0.1:1", None, None, verify_ssl=False)
+    assert insecure._ssl is not None
+    assert insecure._ssl.verify_mode is ssl.CERT_NONE
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("a, b ,", {"a", "b"}), (["x ", " ", "y"], {"x", "y"}), (None, set()), (3, set())],
+)
+def test_tags_from_every_shape(raw: object, expected: set[str]) -> None:
+    assert _tags(raw) == expected
+
+
+@pytest.mark.parametrize("value", [None, 12, b"http://u:p@h"])
+def test_redact_url_never_raises_and_hides_what_it_cannot_read(value: object) -> None:
+    assert redact_url(value) == "***"  # type: ignore[arg-type]

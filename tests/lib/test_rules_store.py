@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 import hashlib
+import os
 from pathlib import Path
+import re
 import sqlite3
+import threading
 
 import pytest
 
@@ -15,7 +18,11 @@ from custom_components.mam_guard.lib.pages import PageContent, SiteEvent
 from custom_components.mam_guard.lib.rules_store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    RulesDatabaseError,
     RulesStore,
+    _move_aside,
+    acquire_store,
+    release_store,
 )
 
 T0 = datetime(2025, 11, 21, 12, 0, tzinfo=UTC)
@@ -250,16 +257,177 @@ def test_reopening_keeps_data(tmp_path: Path) -> None:
     again.close()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
+def _newer_schema_file(path: Path) -> bytes:
     with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE from_the_future (x)")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
+    return path.read_bytes()
+
+
+def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "config"
+    tmp_path.mkdir()
+    path = tmp_path / "db.sqlite"
+    original = _newer_schema_file(path)
     store = RulesStore(str(path))
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(RulesDatabaseError, match="newer version of mam_guard") as err:
         store.open()
+    assert (err.value.problem, err.value.version) == ("newer_schema", SCHEMA_VERSION + 1)
     with pytest.raises(RuntimeError, match="not open"):
         store.latest_version("e1")
+    with pytest.raises(RulesDatabaseError, match="newer"):
+        acquire_store(str(path))  # never recovered: a later version may still want it
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db.sqlite"]
+
+
+def _random_file(path: Path) -> bytes:
+    path.write_bytes(os.urandom(32 * 1024))
+    return path.read_bytes()
+
+
+def _truncated_file(path: Path) -> bytes:
+    store = RulesStore(str(path))
+    store.open()
+    for day in range(10):
+        text = "\n".join(f"rule {n} of day {day}" for n in range(500))
+        store.record_refresh("e1", _pages(rules_php=text), [BONUS], T0 + day * DAY)
+    store.close()
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path.read_bytes()
+
+
+def _damaged_file(path: Path) -> bytes:
+    _truncated_file(path)
+    data = bytearray(path.read_bytes())
+    data[4096 : 2 * 4096] = os.urandom(4096)  # page 2 overwritten: the header is intact
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def _foreign_file(path: Path) -> bytes:
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # our version, not our tables
+    conn.close()
+    return path.read_bytes()
+
+
+CORRUPT = pytest.mark.parametrize(
+    "make", [_random_file, _truncated_file, _damaged_file, _foreign_file],
+    ids=["random", "truncated", "damaged", "foreign"],
+)  # fmt: skip
+
+
+@CORRUPT
+def test_corrupt_file_is_refused_untouched(tmp_path: Path, make: Callable[[Path], bytes]) -> None:
+    path = tmp_path / "mam_guard.db"
+    original = make(path)
+    store = RulesStore(str(path))
+    with pytest.raises(RulesDatabaseError) as err:
+        store.open()
+    assert err.value.problem == "corrupt"
+    assert str(err.value).startswith("it is damaged or not a mam_guard database")
+    assert path.read_bytes() == original
+    with pytest.raises(RulesDatabaseError):
+        acquire_store(str(path), recover=False)
+    assert path.read_bytes() == original
+
+
+@CORRUPT
+def test_corrupt_file_is_moved_aside_and_replaced(
+    tmp_path: Path, make: Callable[[Path], bytes]
+) -> None:
+    path = tmp_path / "mam_guard.db"
+    original = make(path)
+
+    store, recovered = acquire_store(str(path))
+    try:
+        assert recovered is not None
+        assert recovered.problem == "corrupt"
+        assert recovered.moved_to is not None
+        moved = Path(recovered.moved_to)
+        assert moved.parent == tmp_path
+        assert re.fullmatch(r"mam_guard\.db\.corrupt-\d{14}", moved.name)
+        assert moved.read_bytes() == original
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.record_refresh("e1", _pages(), [], T0).rule_version == 1
+    finally:
+        release_store(store)
+
+    # Again corrupt in the same second: a second name, the first file kept.
+    path.write_bytes(b"garbage" * 100)
+    store, again = acquire_store(str(path))
+    release_store(store)
+    assert again is not None
+    assert again.moved_to is not None
+    assert again.moved_to != recovered.moved_to
+    assert Path(recovered.moved_to).read_bytes() == original
+    assert Path(again.moved_to).read_bytes() == b"garbage" * 100
+
+
+def test_move_aside_takes_the_journal_files_along(tmp_path: Path) -> None:
+    """A journal left next to a fresh database would be rolled back into it: it moves too."""
+    tmp_path = tmp_path / "config"
+    tmp_path.mkdir()
+    path = tmp_path / "mam_guard.db"
+    path.write_bytes(b"old")
+    (tmp_path / "mam_guard.db-journal").write_bytes(b"journal")
+    (tmp_path / "mam_guard.db-wal").write_bytes(b"wal")
+    moved = _move_aside(str(path), RulesDatabaseError("corrupt", str(path), "test"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        Path(moved + suffix).name for suffix in ("", "-journal", "-wal")
+    )
+    assert Path(moved + "-journal").read_bytes() == b"journal"
+
+
+def test_directory_cannot_be_opened_and_is_not_moved(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "config"
+    tmp_path.mkdir()
+    path = tmp_path / "mam_guard.db"
+    path.mkdir()
+    with pytest.raises(RulesDatabaseError, match="cannot be opened") as err:
+        acquire_store(str(path))
+    assert err.value.problem == "cannot_open"
+    assert path.is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["mam_guard.db"]
+
+
+def test_shared_store_is_reference_counted(tmp_path: Path) -> None:
+    path = str(tmp_path / "mam_guard.db")
+    first, recovered = acquire_store(path)
+    second, _ = acquire_store(str(tmp_path / "." / "mam_guard.db"))
+    assert recovered is None
+    assert second is first
+    release_store(first)
+    assert first.latest_version("e1") is None  # still open for the other user
+    release_store(second)
+    with pytest.raises(RuntimeError, match="not open"):
+        first.latest_version("e1")
+    release_store(first)  # a late extra release does nothing
+    third, _ = acquire_store(path)  # the next user opens it again
+    try:
+        assert third is not first
+        assert third.schema_version() == SCHEMA_VERSION
+    finally:
+        release_store(third)
+
+
+def test_shared_store_opened_from_threads_at_once(tmp_path: Path) -> None:
+    """Two entries setting up at the same time get the one store, opened once."""
+    for attempt in range(20):
+        path = str(tmp_path / f"shared-{attempt}.db")
+        start = threading.Barrier(2)
+
+        def acquire(_: int, path: str = path, start: threading.Barrier = start) -> RulesStore:
+            start.wait(timeout=10)
+            return acquire_store(path)[0]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.map(acquire, range(2))
+        assert first is second
+        release_store(first)
+        release_store(second)
 
 
 def test_entries_are_independent_and_deletable(store: RulesStore) -> None:
@@ -288,3 +456,54 @@ def test_calls_from_executor_threads(store: RulesStore) -> None:
         )
     assert {result.rule_version for result in results} == {1}
     assert sum(len(result.started) for result in results) == 1
+
+
+# --- concurrency: one file, several connections (two entries, or two processes) ---------------
+
+
+def test_two_fresh_opens_race(tmp_path: Path) -> None:
+    """Two connections opening one new file at the same instant both migrate it (40 rounds)."""
+    for attempt in range(40):
+        path = str(tmp_path / f"race-{attempt}.db")
+        stores = [RulesStore(path), RulesStore(path)]
+        start = threading.Barrier(len(stores))
+
+        def open_store(store: RulesStore, start: threading.Barrier = start) -> int:
+            start.wait(timeout=10)
+            store.open()
+            return store.schema_version()
+
+        try:
+            with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+                versions = list(pool.map(open_store, stores))
+        finally:
+            for store in stores:
+                store.close()
+        assert versions == [SCHEMA_VERSION, SCHEMA_VERSION], f"attempt {attempt}"
+
+
+def test_two_connections_write_at_once(tmp_path: Path) -> None:
+    """Two connections recording refreshes at the same time: none fails with "locked"."""
+    path = str(tmp_path / "mam_guard.db")
+    stores = {"e1": RulesStore(path), "e2": RulesStore(path)}
+    for store in stores.values():
+        store.open()
+    start = threading.Barrier(len(stores))
+
+    def refreshes(entry_id: str) -> int:
+        store = stores[entry_id]
+        start.wait(timeout=10)
+        for day in range(30):
+            # A new event every day: each refresh writes early, then reads, then writes again.
+            event = SiteEvent("bonus", f"bonus day {day}", None, None)
+            store.record_refresh(entry_id, _pages(rules_php=f"v{day}"), [event], T0 + day * DAY)
+        version = store.latest_version(entry_id)
+        assert version is not None
+        return version.rule_version
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+            assert list(pool.map(refreshes, stores)) == [30, 30]
+    finally:
+        for store in stores.values():
+            store.close()

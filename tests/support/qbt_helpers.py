@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+import json
 import os
 from pathlib import Path
 import subprocess
 import time
+from typing import Any
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,8 +20,73 @@ import aiohttp
 from aioqbt.api import AddFormBuilder
 from aioqbt.client import APIClient, create_client
 
+from custom_components.mam_guard.lib.emergency import EmergencyRecord
+from custom_components.mam_guard.lib.engine import STOPPED_STATES
 from tests.support.qbt_daemon import QbtDaemon, free_port, stop_process
 from tests.support.torrents import TorrentFile
+
+# Per torrent: "stopped" / "forced" / "running" (by state), the force_start flag, the tags.
+type Observed = dict[str, tuple[str, bool, frozenset[str]]]
+
+
+class Crash(BaseException):
+    """Raised by :meth:`Storage.persist` to stop the executor right after (or during) a write."""
+
+
+@dataclass
+class Storage:
+    """HA storage stand-in: JSON round-trip on every write; can 'crash' at the n-th write."""
+
+    writes: list[dict[str, Any]] = field(default_factory=list)
+    crash_after: int | None = None  # die during the n-th write (counting from 1) ...
+    lose_write: bool = False  # ... before it reached the disk (True) or right after (False)
+
+    async def persist(self, record: EmergencyRecord) -> None:
+        data = json.loads(json.dumps(record.to_dict()))
+        if self.crash_after is not None and len(self.writes) + 1 >= self.crash_after:
+            self.crash_after = None
+            if not self.lose_write:
+                self.writes.append(data)
+            raise Crash
+        self.writes.append(data)
+
+    def load(self) -> EmergencyRecord:
+        return EmergencyRecord.from_dict(self.writes[-1] if self.writes else None)
+
+
+async def observe(api: APIClient, hashes: list[str]) -> Observed:
+    """Per torrent: stopped/forced/running (by state), the force_start flag, tags."""
+    infos = await api.torrents.info(hashes=hashes)
+    return {
+        t.hash: (
+            "stopped"
+            if t.state in STOPPED_STATES
+            else "forced"  # also waits out the state lag after set_force_start
+            if t.state.startswith("forced")
+            else "running",
+            bool(t.force_start),
+            frozenset(tag.strip() for tag in t.tags if tag.strip()),
+        )
+        for t in infos
+    }
+
+
+async def settle(api: APIClient, hashes: list[str], expected: Observed) -> None:
+    """Wait until :func:`observe` shows ``expected``; fail showing the difference."""
+
+    async def same() -> bool:
+        return await observe(api, hashes) == expected
+
+    try:
+        await eventually(same, within=20)
+    except AssertionError:
+        observed = await observe(api, hashes)
+        diff = {
+            h: {"observed": observed.get(h), "expected": expected.get(h)}
+            for h in sorted({*observed, *expected})
+            if observed.get(h) != expected.get(h)
+        }
+        raise AssertionError(f"qBittorrent differs from the expectation: {diff}") from None
 
 
 @asynccontextmanager

@@ -6,11 +6,37 @@ restart at any point re-runs the remaining steps without applying anything twice
 - the preference snapshot is taken once per emergency and persisted before any preference changes;
   a snapshot that exists is kept, so our own emergency values can never become "the original";
 - the values we are about to set (``applied_prefs``) are persisted before they are set: on release
-  a preference is restored only while it still holds our value (else the user changed it);
+  a preference is restored only while it still holds our value (else the user changed it). A key
+  whose current value is neither the snapshot's nor ours was changed by the user: it is dropped
+  from ``applied_prefs`` and never set again in this emergency — also when the prefs step re-runs
+  after a crash right after ``app/setPreferences`` and the user changed it while we were down;
 - a torrent is tagged before it is stopped/force-started and un-stopped before it is untagged, so
-  the tags in qBittorrent always cover every torrent we touched (they are the source of truth);
-- ``frozen`` lists torrents whose freeze completed: one of those without our tag was handed back
-  by the user (tag removed) and is not frozen again.
+  the tags in qBittorrent always cover every torrent we touched.
+
+**The record owns, the tag confirms.** Several executors (one per MAM account, each with its own
+record) may share one qBittorrent and its two tags, so a tag alone does not say whose a torrent
+is. A batch's hashes are persisted in ``in_flight`` before they are tagged; once tagged they move
+to ``frozen`` / ``forced`` (the next sync adopts the tagged ones after a crash, and drops the rest).
+A torrent is ours while it carries our tag *and* is in ``frozen`` or ``in_flight`` (frozen tag),
+``forced`` or ``in_flight`` (forced tag). A tagged torrent outside our record belongs to another
+executor: never adopted, re-stopped, force-started, resumed, un-forced or untagged by us. One in
+``frozen`` / ``forced`` without our tag was handed back by the user (tag removed) and is not
+frozen/forced again in this emergency.
+
+Release undoes exactly what we did, and nothing the user did since:
+
+- a download the user had force-started is frozen like any other, but stopping it clears force
+  start (the API then reports ``force_start`` false), so the freeze intent also persists which
+  hashes had it (``frozen_force_start``, written with ``in_flight`` before anything is tagged;
+  updated whenever we stop a tagged torrent again). Release gives those ``setForceStart(true)`` —
+  which also starts them — instead of a plain start;
+- a seed we force-started and the user stopped during the emergency stays stopped: only our tag
+  goes. ``setForceStart(false)`` would start it again (qBittorrent applies it as a resume in
+  auto-managed mode). Stopping keeps the forced operating mode inside qBittorrent, but
+  ``force_start`` is reported only for a running torrent (``isForced()`` is "not stopped and
+  forced"), and every start sets the mode anew: checked on 4.5.2 and 5.1, the stopped seed shows
+  ``force_start`` false, and a later plain start by the user makes it an ordinary auto-managed seed
+  (``stalledUP``/``queuedUP``, not forced). Our force start leaves no trace the user can trip on.
 
 ``enforcement`` is the caller's business: with it off, the caller simply does not call us.
 """
@@ -31,6 +57,7 @@ from .engine import (
     EmergencyOptions,
     ReleasePlan,
     TorrentState,
+    foreign_prefs,
     plan_force,
     plan_freeze,
     plan_prefs,
@@ -79,6 +106,20 @@ class EmergencyRecord:
     in_flight: list[str] = field(default_factory=list)  # hashes of the batch being frozen/forced
     pending: list[str] = field(default_factory=list)
     failures: int = 0
+    frozen_force_start: list[str] = field(default_factory=list)  # frozen while force-started
+
+    def begin_entering(self) -> None:
+        """Start (re-)applying the emergency: all entry steps pending.
+
+        Called from idle (the lists are empty) or over an unfinished release / undo: torrents of
+        that release which still carry our tags are still ours, so ``frozen``, ``forced`` and
+        ``in_flight`` move to ``in_flight`` (adopted by the next sync while tagged; the ones the
+        release already handed back are dropped and may be frozen again). Never clear them
+        instead: a still-tagged torrent outside every record stays frozen forever.
+        """
+        self.phase, self.pending = PHASE_ENTERING, list(ENTER_STEPS)
+        self.in_flight = sorted({*self.frozen, *self.forced, *self.in_flight})
+        self.frozen, self.forced = [], []
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (datetimes as ISO 8601)."""
@@ -100,6 +141,7 @@ class EmergencyRecord:
             "in_flight": list(self.in_flight),
             "pending": list(self.pending),
             "failures": self.failures,
+            "frozen_force_start": list(self.frozen_force_start),
         }
 
     @classmethod
@@ -128,6 +170,7 @@ class EmergencyRecord:
             in_flight=list(data.get("in_flight") or []),
             pending=list(data.get("pending") or []),
             failures=int(data.get("failures", 0)),
+            frozen_force_start=list(data.get("frozen_force_start") or []),
         )
 
 
@@ -155,6 +198,11 @@ class EmergencyExecutor:
         self._unreachable = False  # the last run found qBittorrent unreachable (logged once)
         self._prefs: dict[str, Any] | None = None
 
+    @property
+    def unreachable(self) -> bool:
+        """The last run could not reach qBittorrent (its pending steps wait for it)."""
+        return self._unreachable
+
     async def _persist(self) -> None:
         await self._persist_cb(self.record)
 
@@ -171,8 +219,7 @@ class EmergencyExecutor:
         # From idle or from an unfinished release: the snapshot (if any) is still the original.
         rec.active, rec.manual, rec.since, rec.trigger_ratio = True, manual, now, ratio
         rec.hold_off_until = None
-        rec.phase, rec.pending = PHASE_ENTERING, list(ENTER_STEPS)
-        rec.frozen, rec.forced, rec.in_flight = [], [], []
+        rec.begin_entering()
         await self._persist()
         await self._run()
 
@@ -226,6 +273,7 @@ class EmergencyExecutor:
                 rec.phase = PHASE_ACTIVE
             elif rec.phase == PHASE_RELEASING:
                 rec.phase, rec.frozen, rec.forced, rec.in_flight = PHASE_IDLE, [], [], []
+                rec.frozen_force_start = []
             rec.failures = 0
             if self._unreachable:
                 _LOGGER.info("qBittorrent is reachable again; pending emergency steps are done")
@@ -245,12 +293,24 @@ class EmergencyExecutor:
             self._snap = self._prefs = None
 
     async def _sync(self) -> QbtSnapshot:
-        """This run's snapshot; refuses to plan while qBittorrent is still loading MAM torrents."""
+        """This run's snapshot; refuses to plan while qBittorrent is still loading MAM torrents.
+
+        The first sync of a run also settles ``in_flight`` (a batch cut short by a crash): hashes
+        that carry our tag by now are ours and join ``frozen`` / ``forced``; the others were never
+        tagged and are planned afresh.
+        """
         if self._snap is None:
             snap = await self.adapter.sync()
             if any(t.is_mam and t.state in LOADING_STATES for t in snap.torrents.values()):
                 raise QbtNotReadyError("qBittorrent is still loading its torrents")
             self._snap = snap
+            rec = self.record
+            if rec.in_flight:
+                found = [snap.torrents[h] for h in rec.in_flight if h in snap.torrents]
+                rec.frozen = _merge(rec.frozen, [t.hash for t in found if TAG_FROZEN in t.tags])
+                rec.forced = _merge(rec.forced, [t.hash for t in found if TAG_FORCED in t.tags])
+                rec.in_flight = []
+                await self._persist()
         return self._snap
 
     async def _current_prefs(self) -> dict[str, Any]:
@@ -269,26 +329,34 @@ class EmergencyExecutor:
         rec = self.record
         snap = await self._sync()
         torrents = list(snap.torrents.values())
-        # Reconcile from tags (a crash after tagging, before the record was written).
-        rec.frozen = _merge(rec.frozen, {t.hash for t in torrents if TAG_FROZEN in t.tags})
         new = plan_freeze(torrents, self.options, TAG_FROZEN, skip=set(rec.frozen))
-        restop = plan_refreeze(torrents, TAG_FROZEN)
-        if new:
-            rec.in_flight = new
+        restop = plan_refreeze(torrents, TAG_FROZEN, owned=set(rec.frozen))
+        stopping = sorted({*new, *restop})
+        # Stopping clears force start: remember who had it, to give it back on release.
+        remember = sorted(
+            (set(rec.frozen_force_start) - set(stopping))
+            | {h for h in stopping if snap.torrents[h].force_start}
+        )
+        if new or remember != rec.frozen_force_start:
+            rec.in_flight, rec.frozen_force_start = new, remember
             await self._persist()
-            await self.adapter.add_tag(new, TAG_FROZEN)  # tag first: the tag is the source of truth
-        await self.adapter.stop(sorted({*new, *restop}))
+        await self.adapter.add_tag(new, TAG_FROZEN)  # tag first: a crash leaves it tagged + owned
+        await self.adapter.stop(stopping)
         if new:
             rec.frozen, rec.in_flight = _merge(rec.frozen, new), []
             await self._persist()
 
     async def _step_prefs(self) -> None:
         rec = self.record
-        changes = plan_prefs(await self._current_prefs(), self.options)
-        if changes:
-            rec.applied_prefs = {**rec.applied_prefs, **changes}
+        current = await self._current_prefs()
+        # Without a snapshot nothing could be restored: every key is then left alone.
+        theirs = foreign_prefs(current, rec.prefs_snapshot or {}, rec.applied_prefs)
+        kept = {k: v for k, v in rec.applied_prefs.items() if k not in theirs}
+        changes = {k: v for k, v in plan_prefs(current, self.options).items() if k not in theirs}
+        if changes or kept != rec.applied_prefs:
+            rec.applied_prefs = {**kept, **changes}
             await self._persist()
-            await self.adapter.set_preferences(changes)
+        await self.adapter.set_preferences(changes)
         if self.options.unlimited_upload_rate and await self.adapter.alt_speed_enabled():
             rec.alt_speed_toggled = True
             await self._persist()
@@ -299,8 +367,8 @@ class EmergencyExecutor:
         snap = await self._sync()
         torrents = list(snap.torrents.values())
         tagged = {t.hash for t in torrents if TAG_FORCED in t.tags}
-        rec.forced = _merge(rec.forced, tagged)  # reconcile from tags after a crash
-        force, reannounce = plan_force(torrents, TAG_FORCED, skip=set(rec.forced) - tagged)
+        owned = set(rec.forced)
+        force, reannounce = plan_force(torrents, TAG_FORCED, skip=owned - tagged, owned=owned)
         if not force:
             return
         rec.in_flight = force
@@ -320,18 +388,22 @@ class EmergencyExecutor:
             snapshot=rec.prefs_snapshot,
             applied=rec.applied_prefs,
             current_prefs=prefs or {},
+            frozen_owned={*rec.frozen, *rec.in_flight},
+            forced_owned={*rec.forced, *rec.in_flight},
+            force_started=set(rec.frozen_force_start),
         )
 
     # Release acts on our tags only, so a server-side tag filter replaces the full torrent list.
     async def _step_unfreeze(self) -> None:
-        resume = await self.adapter.tagged(TAG_FROZEN)
-        await self.adapter.start(resume)  # start before untagging: a crash keeps the tag
-        await self.adapter.remove_tag(resume, TAG_FROZEN)
+        plan = self._release_plan(await self.adapter.tagged_torrents(TAG_FROZEN))
+        await self.adapter.start(plan.resume)  # start before untagging: a crash keeps the tag
+        await self.adapter.set_force_start(plan.force_resume, True)  # also starts them
+        await self.adapter.remove_tag(plan.untag_frozen, TAG_FROZEN)
 
     async def _step_unforce(self) -> None:
-        unforce = await self.adapter.tagged(TAG_FORCED)
-        await self.adapter.set_force_start(unforce, False)
-        await self.adapter.remove_tag(unforce, TAG_FORCED)
+        plan = self._release_plan(await self.adapter.tagged_torrents(TAG_FORCED))
+        await self.adapter.set_force_start(plan.unforce, False)  # not for stopped ones: resumes
+        await self.adapter.remove_tag(plan.untag_forced, TAG_FORCED)
 
     async def _step_restore(self) -> None:
         rec = self.record

@@ -150,27 +150,38 @@ def plan_freeze(
     )
 
 
-def plan_refreeze(torrents: Iterable[TorrentState], frozen_tag: str = TAG_FROZEN) -> list[str]:
-    """Torrents carrying our frozen tag that are downloading again: stop them again.
+def plan_refreeze(
+    torrents: Iterable[TorrentState], frozen_tag: str = TAG_FROZEN, *, owned: Collection[str]
+) -> list[str]:
+    """Torrents we froze (``owned``) that carry our tag and are downloading again: stop them again.
 
     Covers a crash between tagging and stopping; a user who wants a frozen torrent back removes the
-    tag (then it is theirs), resuming alone is undone at the next enforcement.
+    tag (then it is theirs), resuming alone is undone at the next enforcement. A tagged torrent
+    that is not ``owned`` belongs to another executor (another MAM account on this qBittorrent).
     """
     return sorted(
-        t.hash for t in torrents if frozen_tag in t.tags and t.state in DOWNLOADING_STATES
+        t.hash
+        for t in torrents
+        if frozen_tag in t.tags and t.hash in owned and t.state in DOWNLOADING_STATES
     )
 
 
 def plan_force(
-    torrents: Iterable[TorrentState], forced_tag: str = TAG_FORCED, skip: Collection[str] = ()
+    torrents: Iterable[TorrentState],
+    forced_tag: str = TAG_FORCED,
+    skip: Collection[str] = (),
+    *,
+    owned: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """(force-start, re-announce): complete MAM torrents that are stalled or queued and not forced.
 
     A torrent the user force-started already has ``force_start`` set and is left alone (not ours).
     Only stalled ones are re-announced: a queued torrent has not announced yet anyway. ``skip``
-    holds torrents forced earlier in this emergency whose tag the user removed (theirs now).
+    holds torrents forced earlier in this emergency whose tag the user removed (theirs now). A
+    torrent carrying ``forced_tag`` that is not ``owned`` was forced by another executor (another
+    MAM account on this qBittorrent): never adopted. One we own is forced again (a crash between
+    tagging and forcing, or the user started it plainly but kept the tag).
     """
-    del forced_tag  # in the signature so call sites name the tag they apply next to the plan
     chosen = sorted(
         (
             t
@@ -180,6 +191,7 @@ def plan_force(
             and t.state in FORCEABLE_STATES
             and not t.force_start
             and t.hash not in skip
+            and (forced_tag not in t.tags or t.hash in owned)
         ),
         key=lambda t: t.hash,
     )
@@ -207,13 +219,44 @@ def plan_prefs(current: Mapping[str, Any], options: EmergencyOptions) -> dict[st
     return changes
 
 
+def foreign_prefs(
+    current: Mapping[str, Any], snapshot: Mapping[str, Any], applied: Mapping[str, Any]
+) -> frozenset[str]:
+    """Preference keys the emergency must leave alone: the user changed them after the snapshot.
+
+    A key's current value is either the snapshot's (not changed yet: ours to raise), the value we
+    set (``applied``), or the user's — then it is theirs for the rest of the emergency (SPEC §4):
+    not raised again, not restored on release. Re-running the prefs step after a crash right
+    after ``app/setPreferences`` therefore keeps a change the user made while we were down. A key
+    missing from the snapshot has no original to restore, so it is never ours either.
+    """
+    return frozenset(
+        key
+        for key in {*EMERGENCY_PREF_KEYS, *applied}
+        if key in current
+        and (
+            key not in snapshot
+            or current[key] not in (snapshot[key], applied.get(key, snapshot[key]))
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ReleasePlan:
-    """What release does: resume+untag, unforce+untag, and the preference values to write back."""
+    """What release does, by qBittorrent call.
+
+    ``resume``: plain start; ``force_resume``: ``setForceStart(true)`` (frozen downloads the user
+    had force-started); ``untag_frozen`` = both. ``unforce``: ``setForceStart(false)`` (which
+    also starts a stopped torrent, so never for one the user stopped); ``untag_forced`` also
+    holds those stopped ones. ``prefs``: the preference values to write back.
+    """
 
     resume: list[str]
     unforce: list[str]
     prefs: dict[str, Any] = field(default_factory=dict)
+    force_resume: list[str] = field(default_factory=list)
+    untag_frozen: list[str] = field(default_factory=list)
+    untag_forced: list[str] = field(default_factory=list)
 
 
 def plan_release(
@@ -222,14 +265,22 @@ def plan_release(
     snapshot: Mapping[str, Any] | None,
     applied: Mapping[str, Any],
     current_prefs: Mapping[str, Any],
+    frozen_owned: Collection[str],
+    forced_owned: Collection[str],
+    force_started: Collection[str] = (),
     frozen_tag: str = TAG_FROZEN,
     forced_tag: str = TAG_FORCED,
 ) -> ReleasePlan:
-    """Undo exactly our own actions: qBittorrent's tags and ``applied`` are the source of truth.
+    """Undo exactly our own actions: a torrent is ours while it carries our tag *and* is owned.
 
-    A preference is restored from ``snapshot`` only while it still holds the value we set: if the
-    user changed it during the emergency, their value wins. Torrents whose tag the user removed are
-    theirs. Resuming a tagged torrent the user already resumed is harmless.
+    ``frozen_owned`` / ``forced_owned`` are the hashes this executor's record froze / forced (or
+    was about to): a tagged torrent outside them belongs to another executor sharing this
+    qBittorrent, one without the tag was taken back by the user. Frozen torrents in
+    ``force_started`` had force start when we stopped them: they get it back (stopping clears
+    it). A forced torrent the user stopped stays stopped: only its tag goes. A preference is
+    restored from ``snapshot`` only while it still holds the value we set: if the user changed it
+    during the emergency, their value wins. Resuming a tagged torrent the user already resumed is
+    harmless.
     """
     items = list(torrents)
     prefs = {
@@ -237,8 +288,13 @@ def plan_release(
         for key, ours in applied.items()
         if snapshot is not None and key in snapshot and current_prefs.get(key) == ours
     }
+    frozen = sorted(t.hash for t in items if frozen_tag in t.tags and t.hash in frozen_owned)
+    forced = [t for t in items if forced_tag in t.tags and t.hash in forced_owned]
     return ReleasePlan(
-        resume=sorted(t.hash for t in items if frozen_tag in t.tags),
-        unforce=sorted(t.hash for t in items if forced_tag in t.tags),
+        resume=[h for h in frozen if h not in force_started],
+        unforce=sorted(t.hash for t in forced if t.state not in STOPPED_STATES),
         prefs=prefs,
+        force_resume=[h for h in frozen if h in force_started],
+        untag_frozen=frozen,
+        untag_forced=sorted(t.hash for t in forced),
     )

@@ -4,21 +4,41 @@ MAM authenticates with the ``mam_id`` cookie alone and rotates it: a response ma
 ``Set-Cookie: mam_id=<new>`` and the old value may stop working (research/mam.md §1.1). The client
 therefore sends the cookie itself on every request (the session it is given has no cookie jar),
 adopts every rotated value and hands it to ``on_cookie_rotated`` for persisting before any further
-request can start. The cookie value is a password: it never appears in logs or error messages.
+request can start.
+
+Once a request is sent, MAM may already have rotated the cookie, so the exchange (send, read,
+adopt the new value, await ``on_cookie_rotated``) runs in its own task and always completes, even
+when the caller is cancelled (entry reload, Home Assistant stopping). :meth:`MamClient.async_close`
+refuses new requests and waits for such an exchange. The 429 back-off survives restarts:
+``on_rate_limited`` receives it for storing, ``rate_limited_until`` restores it.
+
+Bodies are read up to :data:`MAX_ACCOUNT_BYTES` / :data:`MAX_PAGE_BYTES` and refused beyond.
+
+The cookie value is a password: it never appears in logs or error messages. Whatever text came
+from outside (a body echo, an aiohttp error) has every ``mam_id=<value>`` and every cookie value
+the client knows cut out; errors raised while parsing MAM's answer (which quote raw header lines,
+possibly cut mid-value) keep only the parser's reason; aiohttp's exceptions are never chained to
+ours, so a traceback cannot carry their text either.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 import json
 import logging
 import re
+from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import unquote
 
 import aiohttp
-from multidict import CIMultiDictProxy
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
 
 from .errors import (
     MamAuthError,
@@ -36,10 +56,24 @@ COOKIE_NAME = "mam_id"
 ACCOUNT_PATH = "jsonLoad.php?snatch_summary"
 # MAM documents no Retry-After; other tools wait 30 minutes after a 429 (research/mam.md §4).
 MIN_RATE_LIMIT_BACKOFF = timedelta(minutes=30)
+# The longest back-off honoured, from Retry-After or restored from storage (a clock gone wrong
+# must not silence the integration for years).
+MAX_RATE_LIMIT_BACKOFF = timedelta(days=7)
+# Response bodies are read up to these sizes, then refused with MamPayloadError. jsonLoad answers
+# are ~2 KiB; MAM's largest rules/forum pages are a few hundred KiB.
+MAX_ACCOUNT_BYTES = 256 * 1024
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+_CLOSED_MESSAGE = "MyAnonamouse client closed"
 
 # Characters that cannot be part of a cookie value (and would let a value inject headers).
 _BAD_COOKIE_CHARS = re.compile(r'[\s;,"\\\x00-\x1f\x7f]')
 _PREFIX_RE = re.compile(r"mam_id\s*=\s*", re.IGNORECASE)
+# Any "mam_id=<value>" (or "mam_id": "<value>") in text from outside: the value runs to the next
+# separator; a backslash or control character (as in repr(bytes)) does not end it.
+_COOKIE_PAIR_RE = re.compile(r"""(mam_id["']?\s*[=:]\s*["']?)[^;,'" \n]+""", re.IGNORECASE)
+# How many of the latest cookie values are scrubbed by value (the current one and its elders).
+_KNOWN_COOKIES = 4
 
 
 def _utcnow() -> datetime:
@@ -73,8 +107,32 @@ def parse_account_body(body: str) -> MamAccount:
 
 
 def _snippet(text: str) -> str:
-    """A short single-line excerpt of a plain-text error body for messages."""
-    return " ".join(text.replace("<br />", " ").split())[:120]
+    """A short single-line excerpt of a plain-text error body, ``mam_id=...`` cut out."""
+    return scrub_cookies(" ".join(text.replace("<br />", " ").split()))[:120]
+
+
+def scrub_cookies(text: str) -> str:
+    """``text`` with the value of every ``mam_id=<value>`` (any case, ``:`` too) replaced."""
+    return _COOKIE_PAIR_RE.sub(r"\1***", text)
+
+
+def _size_text(size: int) -> str:
+    return f"{size // 1024**2} MiB" if size % 1024**2 == 0 else f"{size // 1024} KiB"
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    """The body as text (as aiohttp's ``text()``: declared charset, else UTF-8)."""
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # unknown or non-text codec ("rot13")
+        return raw.decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class _Flight:
+    """State of one exchange shared with its caller: whether the request went out."""
+
+    sending: bool = False
 
 
 class MamClient:
@@ -90,19 +148,32 @@ class MamClient:
         request_timeout: float = 30.0,
         on_cookie_rotated: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        rate_limited_until: datetime | None = None,
+        on_rate_limited: Callable[[datetime], Awaitable[None]] | None = None,
     ) -> None:
-        """Create the client; ``mam_id`` may be raw or ``mam_id=<value>`` (ValueError if empty)."""
+        """Create the client; ``mam_id`` may be raw or ``mam_id=<value>`` (ValueError if empty).
+
+        ``rate_limited_until`` is a back-off restored from storage (naive means UTC; honoured
+        like a live one, at most :data:`MAX_RATE_LIMIT_BACKOFF` from now). ``on_rate_limited``
+        is awaited with the new end of the back-off when a 429 arrives, before the
+        :class:`MamRateLimitedError` is raised (a failure of it is logged, not raised).
+        """
         self._session = session
         self._mam_id = normalize_mam_id(mam_id)
         self._base_url = base_url.rstrip("/")
         self._user_agent = user_agent
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._on_cookie_rotated = on_cookie_rotated
+        self._on_rate_limited = on_rate_limited
         self._clock = clock
-        self._rate_limited_until: datetime | None = None
+        self._rate_limited_until = self._restored_back_off(rate_limited_until)
+        self._known_cookies: deque[str] = deque([self._mam_id], maxlen=_KNOWN_COOKIES)
         # MAM invalidates a cookie when it rotates it: two requests in flight with the same value
-        # would race, so everything from "send" to "rotated value persisted" is serialised.
+        # would race, so everything from "send" to "rotated value persisted" is serialised. The
+        # lock is held by the exchange task, which outlives a cancelled caller.
         self._lock = asyncio.Lock()
+        self._exchanges: set[asyncio.Task[str]] = set()
+        self._closed = False
 
     @property
     def mam_id(self) -> str:
@@ -117,18 +188,65 @@ class MamClient:
 
     async def async_get_account(self) -> MamAccount:
         """Poll ``jsonLoad.php?snatch_summary`` and parse it."""
-        body = await self._request(ACCOUNT_PATH, accept="application/json")
-        return parse_account_body(body)
+        body = await self._request(
+            ACCOUNT_PATH, accept="application/json", limit=MAX_ACCOUNT_BYTES, what="account data"
+        )
+        try:
+            return parse_account_body(body)
+        except MamAuthError as err:  # its message quotes the body
+            message = self._scrub(str(err))
+        raise MamAuthError(message)
 
     async def async_get_page(self, path: str) -> str:
         """Fetch a site page (e.g. ``rules.php``) as text, with the same session handling."""
-        return await self._request(path.lstrip("/"), accept="text/html,application/xhtml+xml")
+        path = path.lstrip("/")
+        return await self._request(
+            path, accept="text/html,application/xhtml+xml", limit=MAX_PAGE_BYTES, what="page"
+        )
 
-    async def _request(self, path: str, *, accept: str) -> str:
+    async def async_close(self) -> None:
+        """Refuse new requests; return once an exchange in flight has finished.
+
+        That exchange is bounded by the request timeout; when it returns, a cookie MAM rotated
+        in it has been adopted and handed to ``on_cookie_rotated``. Requests waiting for their
+        turn fail with :class:`MamConnectionError` without sending anything. Idempotent.
+        """
+        self._closed = True
+        while self._exchanges:
+            await asyncio.wait(set(self._exchanges))
+
+    async def _request(self, path: str, *, accept: str, limit: int, what: str) -> str:
+        if self._closed:
+            raise MamConnectionError(_CLOSED_MESSAGE)
+        flight = _Flight()
+        task = asyncio.create_task(self._exchange(path, accept, limit, what, flight))
+        self._exchanges.add(task)
+        task.add_done_callback(self._exchange_done)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not flight.sending:  # still waiting for its turn: nothing to finish
+                task.cancel()
+            raise
+
+    def _exchange_done(self, task: asyncio.Task[str]) -> None:
+        self._exchanges.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a cancelled caller's failure is not "never retrieved"
+
+    async def _exchange(
+        self, path: str, accept: str, limit: int, what: str, flight: _Flight
+    ) -> str:
+        """Send, read, adopt and persist a rotated cookie; runs to completion once sent."""
         async with self._lock:
+            if self._closed:
+                raise MamConnectionError(_CLOSED_MESSAGE)
             if (until := self.rate_limited_until) is not None:
                 raise MamRateLimitedError(until)
+            flight.sending = True
             rotated = False
+            failure: str | None = None
+            answer: tuple[int, CIMultiDictProxy[str], str] | None = None
             try:
                 try:
                     async with self._session.get(
@@ -142,19 +260,38 @@ class MamClient:
                         timeout=self._timeout,
                     ) as resp:
                         rotated = self._adopt_rotated_cookie(resp)
-                        status, headers = resp.status, resp.headers
-                        body = await resp.text(errors="replace")
+                        body = await self._read_body(resp, limit, what)
+                        answer = resp.status, resp.headers, body
                 except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
                     # RuntimeError: the session was closed under us (entry unloading).
                     _LOGGER.debug("GET %s failed: %s", path, type(err).__name__)
-                    raise MamConnectionError(
-                        f"Cannot reach MyAnonamouse: {self._scrub(str(err)) or type(err).__name__}"
-                    ) from err
-            finally:  # persist a rotated cookie even when the request then failed or was cancelled
+                    failure = self._describe(err)
+            finally:  # persist a rotated cookie even when the request then failed
                 if rotated and self._on_cookie_rotated is not None:
                     await self._on_cookie_rotated(self._mam_id)
+            if answer is None:
+                # Raised outside the except clause: aiohttp's exception (whose text may quote
+                # headers) is neither the cause nor the context of ours.
+                raise MamConnectionError(f"Cannot reach MyAnonamouse: {failure}")
+            status, headers, body = answer
             _LOGGER.debug("GET %s -> HTTP %s", path, status)
+            if status == 429:
+                await self._back_off(headers)
             return self._check_response(status, headers, body)
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, limit: int, what: str) -> str:
+        """The body as text, read in chunks and refused beyond ``limit`` bytes."""
+        too_large = f"MyAnonamouse {what} larger than {_size_text(limit)}"
+        if resp.content_length is not None and resp.content_length > limit:
+            raise MamPayloadError(too_large)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise MamPayloadError(too_large)
+            chunks.append(chunk)
+        return _decode(b"".join(chunks), resp.charset)
 
     def _adopt_rotated_cookie(self, resp: aiohttp.ClientResponse) -> bool:
         """Adopt a new ``mam_id`` from Set-Cookie; ``deleted`` or empty values are not sessions."""
@@ -169,6 +306,7 @@ class MamClient:
         except ValueError:
             _LOGGER.debug("Ignoring a malformed rotated mam_id")
             return False
+        self._known_cookies.append(self._mam_id)
         _LOGGER.debug("MyAnonamouse rotated the session cookie")
         return True
 
@@ -186,33 +324,71 @@ class MamClient:
             raise MamAuthError(
                 f"MyAnonamouse refused the session ({status}): {self._scrub(_snippet(body))}"
             )
-        if status == 429:
-            retry_at = self._clock() + max(MIN_RATE_LIMIT_BACKOFF, self._retry_after(headers))
-            self._rate_limited_until = retry_at
-            _LOGGER.debug("Rate limited until %s", retry_at.isoformat())
-            raise MamRateLimitedError(retry_at)
         raise MamConnectionError(f"MyAnonamouse answered HTTP {status}")
+
+    async def _back_off(self, headers: CIMultiDictProxy[str]) -> NoReturn:
+        """Record a 429, hand it to ``on_rate_limited``, raise."""
+        wait = min(MAX_RATE_LIMIT_BACKOFF, max(MIN_RATE_LIMIT_BACKOFF, self._retry_after(headers)))
+        retry_at = self._clock() + wait
+        self._rate_limited_until = retry_at
+        _LOGGER.debug("Rate limited until %s", retry_at.isoformat())
+        if self._on_rate_limited is not None:
+            try:
+                await self._on_rate_limited(retry_at)
+            except Exception as err:  # the 429 matters more than a failed write
+                _LOGGER.warning("Could not store the MyAnonamouse back-off: %s", type(err).__name__)
+        raise MamRateLimitedError(retry_at)
+
+    def _restored_back_off(self, until: datetime | None) -> datetime | None:
+        if until is None:
+            return None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        return min(until, self._clock() + MAX_RATE_LIMIT_BACKOFF)
 
     def _retry_after(self, headers: CIMultiDictProxy[str]) -> timedelta:
         """Retry-After as seconds or an HTTP date; zero when absent or unreadable."""
         value = headers.get("Retry-After", "").strip()
         if value.isascii() and value.isdigit():  # capped: a huge value would overflow datetime
-            return timedelta(seconds=min(int(value), 7 * 86400))
+            return timedelta(
+                seconds=min(int(value), MAX_RATE_LIMIT_BACKOFF // timedelta(seconds=1))
+            )
         try:
             when = parsedate_to_datetime(value)
         except TypeError, ValueError, IndexError:
             return timedelta(0)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return max(timedelta(0), when - self._clock())
+        return min(MAX_RATE_LIMIT_BACKOFF, max(timedelta(0), when - self._clock()))
+
+    def _describe(self, err: BaseException) -> str:
+        """The type and a scrubbed text of a transport failure, for MamConnectionError."""
+        if isinstance(err, aiohttp.ClientResponseError):
+            # Raised while parsing MAM's answer: the message quotes the raw status line or header
+            # field (a Set-Cookie aiohttp could not parse, say), possibly cut mid-value where a
+            # scrubber cannot recognise it. Only the parser's reason is kept.
+            text = f"{err.status}, {str(err.message).split(':', 1)[0]}"
+        else:
+            text = str(err)
+        text = self._scrub(" ".join(text.split()))[:200]
+        name = type(err).__name__
+        return f"{name}: {text}" if text else name
 
     def _scrub(self, text: str) -> str:
-        """Belt and braces: cut the cookie value out of any text that came from outside."""
-        return text.replace(self._mam_id, "***")
+        """Cut every ``mam_id=<value>`` and every recent cookie value out of outside text."""
+        text = scrub_cookies(text)
+        for value in self._known_cookies:
+            text = text.replace(value, "***")
+            if (decoded := unquote(value)) != value:
+                text = text.replace(decoded, "***")
+        return text
 
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "MAX_ACCOUNT_BYTES",
+    "MAX_PAGE_BYTES",
+    "MAX_RATE_LIMIT_BACKOFF",
     "MamAuthError",
     "MamClient",
     "MamConnectionError",
@@ -221,4 +397,5 @@ __all__ = [
     "MamRateLimitedError",
     "normalize_mam_id",
     "parse_account_body",
+    "scrub_cookies",
 ]

@@ -10,6 +10,18 @@ Strictness policy: identity (``uid``, ``username``) and the values the guard act
 (sizes, bonus points) are required; a *present but unparseable* value is an error rather than a
 silent zero. Secondary fields (``classname``, ``wedges``, ``vip_until``, snatch blocks) degrade to
 a neutral value so a new MAM quirk in them cannot stop the ratio guard.
+
+Negative numbers: no field of the account can be negative, so a negative is an impossible value,
+never a value. It is treated alike whether MAM sends the JSON number ``-1`` or the string ``"-1"``:
+
+* required fields (``uid``, ``ratio``, ``uploaded_bytes``/``downloaded_bytes``, ``seedbonus``):
+  :class:`~.errors.MamPayloadError` ("... is negative"), like any other unusable value, so a
+  ratio of -1 can never declare an emergency;
+* secondary fields degrade exactly as for garbage: ``wedges`` becomes 0; a snatch block whose
+  ``count`` is negative is skipped (so ``unsatisfied`` is None, "unknown"), a negative ``size``
+  or ``limit`` becomes None (so ``unsatisfied_limit`` is None).
+
+``-0`` is zero.
 """
 
 from __future__ import annotations
@@ -23,9 +35,10 @@ from typing import Self
 
 from .errors import MamAuthError, MamPayloadError
 
-# A plain decimal with optional thousands separators: "12", "1.5", "1,234.5". No signs, exponents,
-# underscores or "nan": float() would accept those, MAM never sends them.
-_DECIMAL_RE = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+", re.ASCII)
+# A plain decimal with optional thousands separators: "12", "1.5", "1,234.5". No exponents,
+# underscores, "+" or "nan": float() would accept those, MAM never sends them. A leading "-" is
+# read only so that "-1" is reported as negative, exactly like the JSON number -1.
+_DECIMAL_RE = re.compile(r"-?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)", re.ASCII)
 _INFINITE_RATIOS = frozenset({"∞", "inf", "infinity"})
 # MAM's human sizes: "10.00 GiB", "5.125 TiB", "0.00 KiB".
 _SIZE_RE = re.compile(
@@ -97,7 +110,7 @@ class MamAccount:
             uploaded_bytes=_size(data, "uploaded"),
             downloaded_bytes=_size(data, "downloaded"),
             seedbonus=_required_number(data.get("seedbonus"), "seedbonus"),
-            wedges=_lenient_int(data.get("wedges")) or 0,
+            wedges=_lenient_count(data.get("wedges")) or 0,
             vip_until=_vip_until(data.get("vip_until")),
             unsatisfied=unsat.count if unsat else None,
             unsatisfied_limit=unsat.limit if unsat else None,
@@ -107,7 +120,7 @@ class MamAccount:
 
 
 def _number(value: object) -> float | None:
-    """A finite float from a JSON number or a decimal string (thousands commas allowed)."""
+    """A finite float (sign kept) from a JSON number or a decimal string (thousands commas)."""
     if isinstance(value, bool):  # bool is an int subclass; True is not a count
         return None
     if isinstance(value, int):
@@ -124,17 +137,29 @@ def _number(value: object) -> float | None:
 
 
 def _lenient_int(value: object) -> int | None:
-    """An int from an integral number or a numeric string; None for anything else."""
+    """An int (sign kept) from an integral number or a numeric string; None for anything else."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value  # exact, even beyond float precision
     number = _number(value)
     return int(number) if number is not None and number.is_integer() else None
 
 
+def _lenient_count(value: object) -> int | None:
+    """A count or size for a secondary field: None when unusable, negative included."""
+    result = _lenient_int(value)
+    return result if result is not None and result >= 0 else None
+
+
+def _not_negative(value: float, name: str) -> None:
+    if value < 0:
+        raise MamPayloadError(f"Account field {name!r} is negative")
+
+
 def _required_int(value: object, name: str) -> int:
     result = _lenient_int(value)
     if result is None:
         raise MamPayloadError(f"Account field {name!r} is missing or not an integer")
+    _not_negative(result, name)
     return result
 
 
@@ -142,7 +167,8 @@ def _required_number(value: object, name: str) -> float:
     result = _number(value)
     if result is None:
         raise MamPayloadError(f"Account field {name!r} is missing or not a number")
-    return result
+    _not_negative(result, name)
+    return result + 0.0  # -0.0 -> 0.0
 
 
 def _ratio(value: object) -> tuple[float | None, bool]:
@@ -156,7 +182,8 @@ def _ratio(value: object) -> tuple[float | None, bool]:
     ratio = _number(value)
     if ratio is None:
         raise MamPayloadError("Account field 'ratio' is not a number")
-    return ratio, False
+    _not_negative(ratio, "ratio")
+    return ratio + 0.0, False  # -0.0 -> 0.0
 
 
 def _size(data: Mapping[str, object], name: str) -> int:
@@ -166,6 +193,7 @@ def _size(data: Mapping[str, object], name: str) -> int:
         number = _number(exact)
         if number is None:
             raise MamPayloadError(f"Account field '{name}_bytes' is not a number")
+        _not_negative(number, f"{name}_bytes")
         return int(number) if not isinstance(exact, int) else exact
     human = data.get(name)
     match = _SIZE_RE.fullmatch(human.strip()) if isinstance(human, str) else None
@@ -195,12 +223,12 @@ def _snatch_blocks(container: Mapping[str, object]) -> dict[str, SnatchBlock]:
     for key, value in container.items():
         if not isinstance(key, str) or not isinstance(value, dict) or "count" not in value:
             continue
-        count = _lenient_int(value["count"])
-        if count is None:
+        count = _lenient_count(value["count"])
+        if count is None:  # garbage or negative: the block is unknown
             continue
         blocks[key] = SnatchBlock(
             count=count,
-            size=_lenient_int(value.get("size")),
-            limit=_lenient_int(value.get("limit")),
+            size=_lenient_count(value.get("size")),
+            limit=_lenient_count(value.get("limit")),
         )
     return blocks

@@ -15,6 +15,11 @@ traps shape the design:
 
 Nothing here imports Home Assistant, and no public function raises on arbitrary input: a broken
 page must never break the refresh.
+
+Cost: extraction is linear in the size of the page. The tree is walked once without being
+modified (an earlier version inserted line-break markers into it, and each bs4 insertion scans
+the parent's children, which made a page of 20,000 paragraphs take ~30 s);
+``benchmarks/bench_pages.py`` measures it.
 """
 
 from __future__ import annotations
@@ -25,10 +30,16 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 import difflib
 import hashlib
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from bs4.element import PageElement
 
 RULES_PAGES: tuple[str, ...] = (
     "rules.php",
@@ -59,6 +70,8 @@ _BLOCK_TAGS = (
     "tr", "ul",
 )  # fmt: skip
 _CELL_TAGS = ("td", "th")
+_BLOCK_NAMES = frozenset(_BLOCK_TAGS)
+_CELL_NAMES = frozenset(_CELL_TAGS)
 
 _VOLATILE = re.compile(
     r"\b(?:\d+|an?|one)\s+(?:sec(?:ond)?s?|min(?:ute)?s?|hours?|hrs?|days?|weeks?|months?|years?)"
@@ -119,16 +132,44 @@ def _collapse(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _block_text(root: Tag) -> str:
-    """Text of ``root``, one line per block element: source line breaks are just whitespace."""
-    for br in root.find_all("br"):
-        br.replace_with(_BREAK)
-    for tag in root.find_all(_BLOCK_TAGS):
-        tag.insert_before(_BREAK)
-        tag.insert_after(_BREAK)
-    for tag in root.find_all(_CELL_TAGS):
-        tag.insert_after(" ")
-    return "\n".join(_collapse(line) for line in root.get_text().split(_BREAK))
+def _block_text(root: Tag, skip: frozenset[int] = frozenset()) -> str:
+    """Text of ``root``, one line per block element: source line breaks are just whitespace.
+
+    One walk over the tree, which is not modified: a ``<br>`` is a line break, a block element
+    starts and ends a line, a table cell is followed by a space. Elements whose ``id()`` is in
+    ``skip`` are left out with everything inside them. The strings kept are the ones
+    ``root.get_text()`` keeps (no comments, no script or style text).
+    """
+    types = root.interesting_string_types
+    if types is None:
+        types = Tag.MAIN_CONTENT_STRING_TYPES
+    parts: list[str] = []
+    # Iterators over children still to visit, and text to emit once an element is finished.
+    stack: list[Iterator[PageElement] | str] = [iter(root.contents)]
+    while stack:
+        top = stack[-1]
+        if isinstance(top, str):
+            parts.append(top)
+            stack.pop()
+            continue
+        child = next(top, None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, Tag):
+            if id(child) in skip:
+                continue
+            if child.name == "br":
+                parts.append(_BREAK)
+                continue
+            if child.name in _BLOCK_NAMES:
+                parts.append(_BREAK)
+                stack.append(_BREAK)
+            elif child.name in _CELL_NAMES:
+                stack.append(" ")
+            stack.append(iter(child.contents))
+        elif isinstance(child, NavigableString) and type(child) in types:
+            parts.append(child)
+    return "\n".join(_collapse(line) for line in "".join(parts).split(_BREAK))
 
 
 def normalise_text(text: str) -> str:
@@ -155,14 +196,12 @@ def extract_page(path: str, html: str) -> PageContent:
     root: Tag = next(
         (tag for sel in _MAIN_SELECTORS if (tag := soup.select_one(sel)) is not None), soup
     )
+    selector = _NOISE_SELECTOR
     if root is soup:
         root = soup.body or soup
-        for tag in root.select(_FALLBACK_NOISE_SELECTOR):
-            tag.decompose()
-    for tag in root.select(_NOISE_SELECTOR):
-        if not tag.decomposed:  # a parent removed earlier took it along
-            tag.decompose()
-    text = normalise_text(_block_text(root))
+        selector = f"{_FALLBACK_NOISE_SELECTOR}, {_NOISE_SELECTOR}"
+    noise = root.select(selector)  # left out of the text (with their content), not removed
+    text = normalise_text(_block_text(root, frozenset(map(id, noise))))
     return PageContent(path, text, _sha256(text))
 
 
@@ -295,10 +334,11 @@ def classify(announcement: Announcement, *, now: datetime, tz: tzinfo) -> list[S
     * Nothing at all when the text is a discussion/poll/feedback thread, a question (ends with
       "?"), or says the event ended/is over/was cancelled or postponed.
 
-    The end comes from :func:`parse_end_date`, resolved relative to the note's publication date
-    when it has one, else ``now``. An event whose end has passed is not returned, nor is a
-    dated announcement without an end that is older than :data:`STALE_AFTER` (update notes stay
-    on the page for years).
+    The end comes from :func:`parse_end_date` (so it is always convertible to UTC: an end at the
+    edge of datetime's range, like "until 9999-12-31", counts as none), resolved relative to the
+    note's publication date when it has one, else ``now``. An event whose end has passed is not
+    returned, nor is a dated announcement without an end that is older than :data:`STALE_AFTER`
+    (update notes stay on the page for years).
     """
     text = _collapse(announcement.text)
     if not text or _VETO.search(text):
@@ -363,10 +403,25 @@ _TIME = re.compile(
 )
 _UTC_SUFFIX = re.compile(r"\s*(?:utc|gmt|z)\b", re.IGNORECASE)
 _END_OF_DAY = time(23, 59, 59)
+# An end must keep this distance from the edges of datetime's range (years 1 and 9999) once in
+# UTC, so that converting it to UTC or to any zone (offsets stay within a day) and adding a day
+# to it cannot overflow in the store, the entities or a timer.
+_END_MARGIN = timedelta(days=2)
+_EARLIEST_END = datetime.min.replace(tzinfo=UTC) + _END_MARGIN
+_LATEST_END = datetime.max.replace(tzinfo=UTC) - _END_MARGIN
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _usable_end(moment: datetime) -> bool:
+    """Whether ``moment`` is safely inside datetime's range in UTC (see ``_END_MARGIN``)."""
+    try:
+        utc = moment.astimezone(UTC)
+    except ValueError, OverflowError:  # 9999-12-31 west of UTC, 0001-01-01 east of UTC
+        return False
+    return _EARLIEST_END <= utc <= _LATEST_END
 
 
 def _month(name: str) -> int:
@@ -454,6 +509,11 @@ def parse_end_date(text: str, *, now: datetime, tz: tzinfo) -> datetime | None:
     "midnight". A date without a time ends at 23:59:59; a time may follow ("at 12:00", "5pm").
     The zone is ``tz`` unless the text says UTC/GMT/Z. Dates without a year resolve to the nearest
     occurrence around ``now`` (see :func:`_nearest`).
+
+    An end within two days of the edges of datetime's range (years 1 and 9999: "until
+    9999-12-31" means "no end", and in a zone west of UTC it has no UTC equivalent at all) is
+    ignored like an impossible date ("until Feb 30"): the result is always convertible to UTC
+    and to any zone. Nothing here raises, whatever ``text``, ``now`` and ``tz``.
     """
     try:
         ref = _aware(now).astimezone(tz)
@@ -470,9 +530,11 @@ def parse_end_date(text: str, *, now: datetime, tz: tzinfo) -> datetime | None:
                 if day is None:
                     continue
                 moment, is_utc = _resolve_time(tail[match.end() :])
-                return datetime.combine(day, moment, tzinfo=UTC if is_utc else tz)
-            except ValueError, OverflowError:
+                end = datetime.combine(day, moment, tzinfo=UTC if is_utc else tz)
+            except ValueError, OverflowError:  # "Feb 30", "tomorrow" on 9999-12-31
                 continue
+            if _usable_end(end):
+                return end
     return None
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+import re
 import ssl
 from types import MappingProxyType
 from typing import Any, Final
@@ -35,11 +36,12 @@ __all__ = [
     "QbtSnapshot",
     "TorrentState",
     "is_mam_url",
+    "redact_url",
+    "url_has_credentials",
 ]
 
 DEFAULT_MAM_HOSTS: Final = ("myanonamouse.net",)
 DEFAULT_TIMEOUT: Final = 30.0  # seconds per request; 4.5.2 serialises every torrent on each sync
-_AUTH_STATUSES: Final = frozenset({200, 401, 403})  # "Fails." (<5.2), 401 (5.2+), 403 (IP ban)
 
 
 class QbtError(Exception):
@@ -65,6 +67,42 @@ def is_mam_url(url: str, hosts: Iterable[str] = DEFAULT_MAM_HOSTS) -> bool:
     except ValueError:
         return False
     return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+# What precedes the authority ("scheme://", "//" or nothing for a scheme-less "host:port"), the
+# authority (userinfo@host:port) and the rest. Always matches, so nothing here can raise.
+_AUTHORITY: Final = re.compile(
+    r"^(?P<before>\s*(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//|\s*)(?P<auth>[^/?#\\]*)(?P<after>.*)$",
+    re.DOTALL,
+)
+
+
+def _split_authority(url: str) -> tuple[str, str, str]:
+    match = _AUTHORITY.match(str(url))
+    assert match is not None  # the pattern matches every string
+    return match["before"], match["auth"], match["after"]
+
+
+def url_has_credentials(url: str) -> bool:
+    """True when the URL carries userinfo (``user:pass@`` or just ``user@``) before its host."""
+    return "@" in _split_authority(url)[1]
+
+
+def redact_url(url: str) -> str:
+    """The URL with its userinfo replaced by ``***``; scheme, host, port, path kept. Never raises.
+
+    Anything that is not a string comes back as ``***``: it cannot be shown safely.
+    """
+    value: object = url  # callers are not type-checked
+    if not isinstance(value, str):
+        return "***"
+    try:
+        before, authority, after = _split_authority(value)
+        if "@" not in authority:
+            return value
+        return f"{before}***@{authority.rpartition('@')[2]}{after}"
+    except Exception:  # a log helper must never fail: hide everything instead
+        return "***"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,25 +160,37 @@ class QbtAdapter:
         self._trackers: dict[str, frozenset[str]] = {}
         self._server_state: dict[str, Any] = {}
 
+    def __repr__(self) -> str:
+        """Never shows credentials, even of a (refused) URL that carries some."""
+        return f"<{type(self).__name__} {redact_url(self._url)}>"
+
     # -- session -----------------------------------------------------------------------------
     async def connect(self) -> str:
-        """Log in and return qBittorrent's version without the "v" (e.g. ``4.5.2``)."""
+        """Log in and return qBittorrent's version without the "v" (e.g. ``4.5.2``).
+
+        The login is our own form POST that never follows a redirect (see :meth:`_login`); the
+        aioqbt client is then built *without* credentials and only probes the version over the
+        logged-in session (``app/version`` + ``app/webapiVersion``).
+        """
         await self.close()
-        self.request_count += 3 if self._username else 2  # login + version + webapiVersion
+        if url_has_credentials(self._url):
+            # Refused before any request: aiohttp would send them as Basic auth, and aioqbt logs
+            # the full request URL (userinfo included) at WARNING on every non-2xx answer.
+            raise QbtAuthError(
+                "the qBittorrent URL contains a user name or password: remove it from the URL "
+                "and enter the credentials in their own fields"
+            )
+        if self._username is not None:
+            await self._login()
+        self.request_count += 2  # version + webapiVersion
         try:
             async with asyncio.timeout(self._timeout):
                 client = await create_client(
                     self._url + "/",
-                    self._username,
-                    self._password,
                     http=self._session,
                     ssl=self._ssl,
                     logout_when_close=False,  # a logout on HA shutdown buys nothing, may hang
                 )
-        except qexc.LoginError as err:
-            if err.status in _AUTH_STATUSES:
-                raise QbtAuthError(f"qBittorrent rejected the login (HTTP {err.status})") from None
-            raise QbtConnectionError(f"not a qBittorrent Web UI (HTTP {err.status})") from None
         except qexc.APIError as err:
             raise QbtConnectionError(f"qBittorrent answered HTTP {err.status}") from None
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:
@@ -179,7 +229,7 @@ class QbtAdapter:
             except qexc.ForbiddenError:
                 if attempt or self._username is None:
                     raise QbtAuthError("qBittorrent answered 403 Forbidden") from None
-                await self._relogin()
+                await self._login()
             except qexc.APIError as err:
                 raise QbtError(
                     f"qBittorrent answered HTTP {err.status}: {err.message[:200]}"
@@ -190,17 +240,42 @@ class QbtAdapter:
                 ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _relogin(self) -> None:
-        assert self._client is not None
+    async def _login(self) -> None:
+        """``auth/login`` as a form POST that never follows a redirect.
+
+        aioqbt's login lets aiohttp follow redirects, and a 307/308 re-sends the form, password
+        included, to whatever host the ``Location`` names. Answers (research/qbt.md): 200 "Ok."
+        (< 5.2) or 204 (5.2+) with a SID cookie; 200 "Fails." (< 5.2) or 401 (5.2+) for bad
+        credentials; 403 while the IP is banned after failed logins. Any other 2xx counts as
+        success, as in aioqbt: the version probe after it tells whether the session works.
+        """
         assert self._username is not None
         self.request_count += 1
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._client.auth.login(self._username, self._password or "")
-        except qexc.LoginError as err:
-            raise QbtAuthError(f"qBittorrent rejected the login (HTTP {err.status})") from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._session.post(
+                    self._url + "/auth/login",
+                    data={"username": self._username, "password": self._password or ""},
+                    allow_redirects=False,
+                    ssl=self._ssl if self._ssl is not None else True,
+                ) as resp,
+            ):
+                status = resp.status
+                body = (await resp.read()).strip()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:
             raise QbtConnectionError(f"cannot reach qBittorrent: {type(err).__name__}") from None
+        if 300 <= status < 400:
+            raise QbtConnectionError(
+                f"qBittorrent's login answered with a redirect (HTTP {status}); it was not "
+                "followed: enter the Web UI's final address"
+            )
+        if status == 403:
+            raise QbtAuthError("qBittorrent refused the login (HTTP 403: IP banned?)")
+        if status == 401 or (status == 200 and body == b"Fails."):
+            raise QbtAuthError(f"qBittorrent rejected the login (HTTP {status})")
+        if not 200 <= status < 300:
+            raise QbtConnectionError(f"not a qBittorrent Web UI (HTTP {status})")
 
     # -- state -------------------------------------------------------------------------------
     async def sync(self) -> QbtSnapshot:
@@ -226,20 +301,22 @@ class QbtAdapter:
             if is_mam_url(url, self._mam_hosts):
                 mam |= hashes
         torrents = {
-            thash: TorrentState(
-                hash=thash,
-                name=str(t.get("name", "")),
-                state=str(t.get("state", "")),
-                progress=float(t.get("progress", 0.0)),
-                tags=_tags(t.get("tags")),
-                force_start=bool(t.get("force_start", False)),
-                is_mam=thash in mam or is_mam_url(str(t.get("tracker") or ""), self._mam_hosts),
-                category=str(t.get("category") or ""),
-                added_on=int(t.get("added_on") or 0),
-            )
-            for thash, t in self._torrents.items()
+            thash: self._state(thash, t, thash in mam) for thash, t in self._torrents.items()
         }
         return QbtSnapshot(MappingProxyType(torrents), MappingProxyType(dict(self._server_state)))
+
+    def _state(self, thash: str, t: Mapping[str, Any], mam: bool) -> TorrentState:
+        return TorrentState(
+            hash=thash,
+            name=str(t.get("name", "")),
+            state=str(t.get("state", "")),
+            progress=float(t.get("progress", 0.0)),
+            tags=_tags(t.get("tags")),
+            force_start=bool(t.get("force_start", False)),
+            is_mam=mam or is_mam_url(str(t.get("tracker") or ""), self._mam_hosts),
+            category=str(t.get("category") or ""),
+            added_on=int(t.get("added_on") or 0),
+        )
 
     async def get_preferences(self) -> dict[str, Any]:
         """``app/preferences`` (not part of sync/maindata)."""
@@ -258,16 +335,17 @@ class QbtAdapter:
         """Flip the alternative speed limits (not idempotent: check :meth:`alt_speed_enabled`)."""
         await self._call(lambda c: c.transfer.toggle_speed_limits_mode())
 
-    async def tagged(self, tag: str) -> list[str]:
-        """Hashes of the torrents carrying ``tag``, filtered by the server (``info?tag=``).
+    async def tagged_torrents(self, tag: str) -> list[TorrentState]:
+        """The torrents carrying ``tag``, filtered by the server (``info?tag=``), sorted by hash.
 
         Cheaper than a full sync on 4.x, where the server serialises every torrent it lists; raw
-        JSON because only the hashes are needed (building aioqbt objects costs ~30 ms per 500).
+        JSON because building aioqbt objects costs ~30 ms per 500. ``is_mam`` comes from the
+        ``tracker`` field only, which 4.5.2 leaves empty while no tracker works: do not rely on it.
         """
         infos: list[dict[str, Any]] = await self._call(
             lambda c: c.request_json("GET", "torrents/info", params={"tag": tag})
         )
-        return sorted(str(t["hash"]) for t in infos)
+        return sorted((self._state(str(t["hash"]), t, False) for t in infos), key=lambda t: t.hash)
 
     # -- batched actions: one request each, none for an empty list ------------------------------
     async def stop(self, hashes: Iterable[str]) -> None:

@@ -5,6 +5,18 @@ method (``open`` and ``close`` included) through the executor. The executor may 
 calls on different threads, hence ``check_same_thread=False`` with a lock serialising them; each
 method is one transaction.
 
+Several config entries share the file. Within a process they share one store too
+(:func:`acquire_store` / :func:`release_store`: one connection and one lock per path, opened by
+the first user and closed by the last), so their refreshes never compete for SQLite's locks.
+Across connections (another process, a tool) writes take the write lock up front
+(``BEGIN IMMEDIATE``) and wait up to :data:`BUSY_TIMEOUT_SECONDS` for it, and the migration is
+decided under that lock, so two fresh opens of one file never race.
+
+A file that cannot be used raises :class:`RulesDatabaseError` from ``open``: ``corrupt`` (not a
+database, damaged, or not ours), ``newer_schema`` (written by a later version: left untouched) or
+``cannot_open`` (a directory, no permission, locked). :func:`acquire_store` moves a corrupt file
+aside (renamed, never deleted) and starts a fresh one.
+
 Schema (``PRAGMA user_version`` = number of applied :data:`MIGRATIONS`):
 
 * ``rule_versions``: the SPEC's columns exactly. ``rule_version`` counts per entry from 1 and
@@ -22,14 +34,16 @@ Timestamps are ISO-8601 UTC strings with a ``Z`` suffix, to the second (they com
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 import hashlib
 import json
+import os
 import sqlite3
 import threading
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from .pages import EventType, PageContent, SiteEvent, diff_summary
 
@@ -64,6 +78,81 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 DIFF_MAX_CHARS = 2000
+# How long a connection waits for another one's write lock before "database is locked".
+BUSY_TIMEOUT_SECONDS = 30.0
+# Columns every table must have at SCHEMA_VERSION (a file at our version without them is not ours).
+SCHEMA_COLUMNS: dict[str, frozenset[str]] = {
+    "rule_versions": frozenset(
+        {
+            "rule_version",
+            "entry_id",
+            "effective_date",
+            "content_hash",
+            "rules_json",
+            "changed_pages",
+            "freeleech_active",
+            "bonus_event_active",
+            "multiplier_active",
+            "event_details",
+            "created_at",
+        }
+    ),
+    "event_status": frozenset(
+        {
+            "id",
+            "entry_id",
+            "event_type",
+            "start_date",
+            "end_date",
+            "active",
+            "description",
+            "source_url",
+        }
+    ),
+}
+# SQLite primary result codes meaning the file's content is damaged or not a database at all.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+# Files that belong to the database and move with it (a hot journal must never meet a new file).
+_COMPANION_SUFFIXES = ("-journal", "-wal", "-shm")
+
+Problem = Literal["corrupt", "newer_schema", "cannot_open"]
+
+
+class RulesDatabaseError(Exception):
+    """The database file cannot be used; ``problem`` says why, ``str()`` says it in plain words.
+
+    ``moved_to`` is set when :func:`acquire_store` moved the (corrupt) file aside and recovered.
+    ``version`` is the file's schema version for ``newer_schema``.
+    """
+
+    def __init__(
+        self, problem: Problem, path: str, detail: str, *, version: int | None = None
+    ) -> None:
+        """Describe what is wrong with ``path``."""
+        self.problem: Problem = problem
+        self.path = path
+        self.detail = detail
+        self.version = version
+        self.moved_to: str | None = None
+        super().__init__(self._plain())
+
+    def _plain(self) -> str:
+        if self.problem == "newer_schema":
+            return (
+                f"it was written by a newer version of mam_guard (database schema {self.version},"
+                f" this version reads up to {SCHEMA_VERSION})"
+            )
+        if self.problem == "corrupt":
+            return f"it is damaged or not a mam_guard database ({self.detail})"
+        return f"it cannot be opened ({self.detail})"
+
+
+def _classify(path: str, err: sqlite3.Error) -> RulesDatabaseError:
+    code = getattr(err, "sqlite_errorcode", None)
+    problem: Problem = (
+        "corrupt" if code is not None and (code & 0xFF) in _CORRUPT_CODES else "cannot_open"
+    )
+    return RulesDatabaseError(problem, path, str(err) or type(err).__name__)
 
 
 @dataclass(frozen=True)
@@ -152,6 +241,20 @@ def _rule_version(row: sqlite3.Row) -> RuleVersion:
     )
 
 
+@contextmanager
+def _transaction(conn: sqlite3.Connection, *, immediate: bool) -> Iterator[sqlite3.Connection]:
+    """BEGIN (IMMEDIATE: with the write lock) ... COMMIT, or ROLLBACK on any error."""
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
 class RulesStore:
     """Rule versions and site events of every config entry, in one SQLite file."""
 
@@ -161,33 +264,66 @@ class RulesStore:
         self._db: sqlite3.Connection | None = None
 
     @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("RulesStore is not open")
         return self._db
 
     def open(self) -> None:
-        """Connect and apply pending migrations (refuses a database from a newer version)."""
+        """Connect, check the file and apply pending migrations.
+
+        Raises :class:`RulesDatabaseError` when the file cannot be used; a file of a newer
+        schema is only read, never written.
+        """
         with self._lock:
             if self._db is not None:
                 return
-            conn = sqlite3.connect(self._path, check_same_thread=False, autocommit=False)
+            try:
+                conn = sqlite3.connect(
+                    self._path,
+                    timeout=BUSY_TIMEOUT_SECONDS,
+                    check_same_thread=False,
+                    autocommit=True,  # transactions are explicit: see _transaction
+                )
+            except sqlite3.Error as err:
+                raise _classify(self._path, err) from err
             conn.row_factory = sqlite3.Row
             try:
-                with conn:
-                    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                    if version > SCHEMA_VERSION:
-                        raise RuntimeError(
-                            f"{self._path} has schema {version}, newer than {SCHEMA_VERSION}"
-                        )
-                    for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
-                        for statement in statements:
-                            conn.execute(statement)
-                        conn.execute(f"PRAGMA user_version = {number:d}")
+                with _transaction(conn, immediate=True):
+                    self._migrate(conn)
+            except sqlite3.Error as err:
+                conn.close()
+                raise _classify(self._path, err) from err
             except BaseException:
                 conn.close()
                 raise
             self._db = conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Under the write lock, so that two connections opening a new file never both migrate."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise RulesDatabaseError(
+                "newer_schema", self._path, f"schema {version}", version=version
+            )
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise RulesDatabaseError("corrupt", self._path, "; ".join(problems[:3]))
+        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number:d}")
+        for table, columns in SCHEMA_COLUMNS.items():
+            found = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+            if not columns <= found:
+                raise RulesDatabaseError(
+                    "corrupt", self._path, f"table {table} is missing or incomplete"
+                )
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -196,14 +332,31 @@ class RulesStore:
                 self._db.close()
                 self._db = None
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent read (the lock, then a deferred transaction)."""
+        with self._lock, _transaction(self._conn, immediate=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding SQLite's write lock from its start.
+
+        A deferred transaction that reads, then writes, fails at once with "database is locked"
+        when another connection wrote in between (SQLite cannot wait there without deadlocking);
+        taking the write lock first makes it wait (busy timeout) instead.
+        """
+        with self._lock, _transaction(self._conn, immediate=True) as conn:
+            yield conn
+
     def schema_version(self) -> int:
         """The applied schema version (``PRAGMA user_version``)."""
-        with self._lock, self._conn as conn:
+        with self._read() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     def latest_version(self, entry_id: str) -> RuleVersion | None:
         """The newest rule version of ``entry_id``, or None before its first refresh."""
-        with self._lock, self._conn:
+        with self._read():
             return self._latest(entry_id)
 
     def _latest(self, entry_id: str) -> RuleVersion | None:
@@ -215,7 +368,7 @@ class RulesStore:
 
     def active_events(self, entry_id: str, now: datetime) -> list[EventRow]:
         """Events still announced at the last refresh whose end (if any) is after ``now``."""
-        with self._lock, self._conn as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT * FROM event_status WHERE entry_id = ? AND active = 1"
                 " AND (end_date IS NULL OR end_date > ?) ORDER BY id",
@@ -229,7 +382,7 @@ class RulesStore:
         Called when an event's end date arrives between refreshes, so its end is reported then
         rather than at the next refresh; that refresh then no longer sees it as active.
         """
-        with self._lock, self._conn as conn:
+        with self._write() as conn:
             rows = conn.execute(
                 "SELECT * FROM event_status WHERE entry_id = ? AND active = 1"
                 " AND end_date IS NOT NULL AND end_date <= ? ORDER BY id",
@@ -242,7 +395,7 @@ class RulesStore:
 
     def delete_entry(self, entry_id: str) -> None:
         """Forget everything about ``entry_id`` (its config entry was removed)."""
-        with self._lock, self._conn as conn:
+        with self._write() as conn:
             conn.execute("DELETE FROM rule_versions WHERE entry_id = ?", (entry_id,))
             conn.execute("DELETE FROM event_status WHERE entry_id = ?", (entry_id,))
 
@@ -269,7 +422,7 @@ class RulesStore:
         """
         if not pages:
             raise ValueError("a refresh without pages is a failed refresh; do not record it")
-        with self._lock, self._conn:
+        with self._write():
             started, ended, active = self._update_events(entry_id, events, now)
             latest = self._latest(entry_id)
             old = latest.pages if latest is not None else {}
@@ -437,3 +590,75 @@ class RulesStore:
             )
             ended.append(replace(row, active=False, end_date=_time(_iso(end))))
         return started, ended, active
+
+
+# --- one store per file for the whole process --------------------------------------------------
+
+_shared_lock = threading.Lock()
+_shared: dict[str, tuple[RulesStore, int]] = {}  # absolute path -> (open store, users)
+
+
+def acquire_store(
+    path: str, *, recover: bool = True
+) -> tuple[RulesStore, RulesDatabaseError | None]:
+    """The process's open store of the file at ``path``; give it back with :func:`release_store`.
+
+    The first caller opens it, later callers share it (one connection, one lock). With
+    ``recover``, a corrupt file is moved aside to ``<path>.corrupt-<local YYYYmmddHHMMSS>``
+    (with its journal, if any) and a fresh database is created in its place: the problem is
+    then returned, ``moved_to`` set, for the caller to report. Any other problem (and a corrupt
+    file without ``recover``) raises :class:`RulesDatabaseError`; such a file is not modified.
+    """
+    key = os.path.abspath(path)
+    with _shared_lock:
+        if key in _shared:
+            store, users = _shared[key]
+            _shared[key] = (store, users + 1)
+            return store, None
+        store = RulesStore(key)
+        recovered: RulesDatabaseError | None = None
+        try:
+            store.open()
+        except RulesDatabaseError as err:
+            if err.problem != "corrupt" or not recover:
+                raise
+            err.moved_to = _move_aside(key, err)
+            recovered = err
+            store.open()
+        _shared[key] = (store, 1)
+        return store, recovered
+
+
+def release_store(store: RulesStore) -> None:
+    """One user of an :func:`acquire_store` store is done; the last one closes it."""
+    with _shared_lock:
+        shared = _shared.get(store.path)
+        if shared is None or shared[0] is not store:
+            return  # already closed by its last user
+        users = shared[1] - 1
+        if users:
+            _shared[store.path] = (store, users)
+            return
+        del _shared[store.path]
+        store.close()
+
+
+def _move_aside(path: str, err: RulesDatabaseError) -> str:
+    """Rename a corrupt database (and its journal files) out of the way; never delete it."""
+    stamp = datetime.now().astimezone().strftime("%Y%m%d%H%M%S")
+    target, number = f"{path}.corrupt-{stamp}", 1
+    while any(os.path.lexists(target + suffix) for suffix in ("", *_COMPANION_SUFFIXES)):
+        number += 1
+        target = f"{path}.corrupt-{stamp}-{number}"
+    try:
+        os.rename(path, target)
+        for suffix in _COMPANION_SUFFIXES:
+            if os.path.lexists(path + suffix):
+                os.rename(path + suffix, target + suffix)
+    except OSError as os_err:
+        raise RulesDatabaseError(
+            "cannot_open",
+            path,
+            f"{err.detail}, and it could not be renamed: {os_err.strerror or os_err}",
+        ) from os_err
+    return target
