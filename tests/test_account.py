@@ -78,18 +78,21 @@ EXPECTED = {
     "uploaded": ("10.0", "GiB", "data_size", "total_increasing"),
     "downloaded": ("1.0", "GiB", "data_size", "total_increasing"),
     "bonus_points": ("1000.0", "points", None, "measurement"),
-    "wedges": ("10", "wedges", None, "measurement"),
     "user_class": ("VIP", None, None, None),
-    "unsatisfied": ("42", "torrents", None, "measurement"),
+    "unsatisfied": ("42", None, None, "measurement"),  # no unit: "1 torrents" reads wrong
     "vip_expiry": ("2027-01-01T00:00:00+00:00", None, "timestamp", None),
     "vip_status": ("warning", None, "enum", None),  # 1000 points < 5000 needed to renew
     "points_per_day": (STATE_UNKNOWN, "points/d", None, "measurement"),
     "ratio_status": ("normal", None, "enum", None),
     "seeding_allocation": ("3", "uploads", None, "measurement"),
-    "stalled_torrents": ("0", "torrents", None, "measurement"),
-    "frozen_torrents": ("0", "torrents", None, "measurement"),
-    "forced_torrents": ("0", "torrents", None, "measurement"),
+    "stalled_torrents": ("0", None, None, "measurement"),
+    "frozen_torrents": ("0", None, None, "measurement"),
+    "forced_torrents": ("0", None, None, "measurement"),
+    "protection": ("idle", None, "enum", None),
 }
+# Entity hygiene (README's entity table): diagnostic and disabled-by-default entities.
+DIAGNOSTIC = {"user_class", "seeding_allocation", "rules_checked"}
+DISABLED_BY_DEFAULT = {"wedges"}
 
 
 @pytest.mark.freeze_time("2026-11-24 10:00:00+00:00")
@@ -109,9 +112,11 @@ async def test_every_account_sensor(
     assert float(days.state) == pytest.approx(37.58, abs=0.01)
     assert days.attributes["unit_of_measurement"] == "d"
     assert days.attributes["device_class"] == "duration"
-    user_class = entity_registry.async_get(entity_id(entity_registry, "sensor", "user_class"))
-    assert user_class is not None
-    assert user_class.entity_category is er.EntityCategory.DIAGNOSTIC
+    for entry in er.async_entries_for_config_entry(entity_registry, no_rules.entry_id):
+        key = entry.unique_id.removeprefix("100001_")
+        assert (entry.entity_category is er.EntityCategory.DIAGNOSTIC) == (key in DIAGNOSTIC), key
+        assert (entry.disabled_by is not None) == (key in DISABLED_BY_DEFAULT), key
+    assert hass.states.get(entity_id(entity_registry, "sensor", "wedges")) is None
 
 
 async def test_infinite_ratio_and_no_vip(
@@ -301,7 +306,11 @@ async def test_get_status_and_check_download(
     status = await hass.services.async_call(
         DOMAIN, SERVICE_GET_STATUS, {}, blocking=True, return_response=True
     )
-    assert set(status) == {"vip", "compliance", "rules", "events"}
+    assert set(status) == {"vip", "compliance", "rules", "events", "emergency"}
+    emergency = status["emergency"]
+    assert emergency["protection"] == "idle"  # type: ignore[index]
+    assert emergency["frozen"] == {"count": 0, "torrents": [], "more": 0}  # type: ignore[index]
+    assert emergency["since"] is None  # type: ignore[index]
     vip, compliance = status["vip"], status["compliance"]
     assert set(vip) == {  # type: ignore[arg-type]
         "vip_active",

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import AsyncMock, patch
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import selector
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.mam_guard.config_flow import InvalidBaseUrl, _check_base_url
+from custom_components.mam_guard.config_flow import (
+    OPTION_FIELDS,
+    OPTION_SECTIONS,
+    RULES_PAGE_KEYS,
+    InvalidBaseUrl,
+    _check_base_url,
+    qbt_identity,
+)
 from custom_components.mam_guard.const import (
     CONF_EMERGENCY_ACTIVE_UPLOADS,
     CONF_ENFORCEMENT,
@@ -32,6 +41,7 @@ from custom_components.mam_guard.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
+from custom_components.mam_guard.lib.pages import RULES_PAGES
 from mam_simulator import MamSimulator
 from tests.support.mam_sim import TEST_COOKIE
 from tests.support.qbt_daemon import QbtDaemon, free_port
@@ -181,6 +191,20 @@ def test_check_base_url_rejects(url: str) -> None:
         _check_base_url(url)
 
 
+@pytest.mark.parametrize(
+    ("url", "identity"),
+    [
+        ("http://localhost", "http://loopback:80"),
+        ("http://127.0.0.2:8080/api", "http://loopback:8080"),
+        ("https://QBT.example.org./", "https://qbt.example.org:443"),
+        ("http://10.0.0.5:8080", "http://10.0.0.5:8080"),
+        ("http://qbt.example.org:99999", "http://qbt.example.org:0"),  # no valid port
+    ],
+)
+def test_qbt_identity(url: str, identity: str) -> None:
+    assert qbt_identity(url) == identity
+
+
 def _entry(sim: MamSimulator, qbt: QbtDaemon) -> MockConfigEntry:
     data = _user_input(sim, qbt, **{CONF_MAM_ID: "old-cookie"})
     data[CONF_MAM_BASE_URL] = data.pop("advanced")[CONF_MAM_BASE_URL]  # type: ignore[index]
@@ -289,33 +313,187 @@ async def test_reconfigure_cookie_of_other_account_aborts(
     assert result["reason"] == "wrong_account"
 
 
-async def test_options_flow(hass: HomeAssistant) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, unique_id="1", data={}, options={})
+def _form(result: ConfigFlowResult) -> dict[str, dict[str, object]]:
+    """The options form's sections and their prefilled values, in order."""
+    return {
+        str(marker): {str(key): key.default() for key in value.schema.schema}
+        for marker, value in result["data_schema"].schema.items()
+    }
+
+
+def _selectors(result: ConfigFlowResult) -> dict[str, selector.Selector[Any]]:
+    return {
+        str(key): validator
+        for value in result["data_schema"].schema.values()
+        for key, validator in value.schema.schema.items()
+    }
+
+
+DEFAULT_FORM = {
+    "emergency": {
+        CONF_RATIO_THRESHOLD: 1.0,
+        CONF_RELEASE_MARGIN: 0.0,
+        CONF_ENFORCEMENT: True,
+        CONF_EXEMPT_TAGS: ["freeleech", "fl", "vip", "vip_critical"],
+        CONF_EMERGENCY_ACTIVE_UPLOADS: 50,
+        CONF_UNLIMITED_UPLOAD_RATE: True,
+    },
+    "vip_points": {
+        CONF_VIP_WARNING_DAYS: 14,
+        CONF_VIP_CRITICAL_DAYS: 7,
+        CONF_RENEWAL_THRESHOLD: 5000,
+    },
+    "rules": {
+        CONF_RULES_PAGES: [
+            "rules",
+            "faq",
+            "forum_18",
+            "forum_78",
+            "guides",
+            "update_notes",
+            "api_list",
+        ],
+        CONF_RULES_REFRESH_TIME: "12:00",
+    },
+}
+
+
+async def _options_form(hass: HomeAssistant, options: dict[str, Any]) -> ConfigFlowResult:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="1", data={}, options=options)
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
-    defaults = {key.schema: key.default() for key in result["data_schema"].schema}
-    assert defaults == DEFAULT_OPTIONS
+    assert result["step_id"] == "init"
+    return result
+
+
+async def test_options_form_is_in_sections_prefilled_from_flat_options(
+    hass: HomeAssistant,
+) -> None:
+    """An entry without options (or an older one) shows the SPEC defaults, section by section."""
+    result = await _options_form(hass, {})
+    assert _form(result) == DEFAULT_FORM
+    shown = [key for keys in OPTION_SECTIONS.values() for key in keys]
+    assert sorted(shown) == sorted(OPTION_FIELDS)  # each field in one section
+    assert set(OPTION_FIELDS) <= set(DEFAULT_OPTIONS)
+    assert all(
+        value.options == {"collapsed": False} for value in result["data_schema"].schema.values()
+    )
+    fields = _selectors(result)
+    for key in (CONF_RATIO_THRESHOLD, CONF_RELEASE_MARGIN):
+        assert fields[key].config["step"] == 0.01
+        assert fields[key].config["mode"] == "box"
+    pages = fields[CONF_RULES_PAGES].config
+    assert pages["translation_key"] == "rules_page"
+    assert pages["options"] == list(RULES_PAGE_KEYS.values())
+    assert list(RULES_PAGE_KEYS) == list(RULES_PAGES)  # every page has its label, in order
+    assert isinstance(fields[CONF_RULES_REFRESH_TIME], selector.TextSelector)
+    assert fields[CONF_RULES_REFRESH_TIME].config["type"] == "time"  # hours and minutes only
+    assert fields[CONF_VIP_WARNING_DAYS].config["unit_of_measurement"] == "days"
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("06:30:00", "06:30"), ("6:05", "06:05"), ("23:59:59", "23:59"), ("garbage", "12:00")],
+)
+async def test_options_form_shows_the_refresh_time_without_seconds(
+    hass: HomeAssistant, stored: str, shown: str
+) -> None:
+    result = await _options_form(
+        hass, {**DEFAULT_OPTIONS, CONF_RULES_REFRESH_TIME: stored, CONF_RULES_PAGES: ["f/b/78"]}
+    )
+    assert _form(result)["rules"] == {
+        CONF_RULES_PAGES: ["forum_78"],
+        CONF_RULES_REFRESH_TIME: shown,
+    }
+
+
+async def test_options_flow_stores_flat_options(hass: HomeAssistant) -> None:
+    """The sections are flattened; values keep the SPEC §1 types; other options are kept."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="1", data={}, options={**DEFAULT_OPTIONS, "future_option": 7}
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
     user_input = {
-        CONF_RATIO_THRESHOLD: 1.2,
-        CONF_RELEASE_MARGIN: 0.05,
-        CONF_ENFORCEMENT: False,
-        CONF_EXEMPT_TAGS: [" freeleech", "vip", "", "vip"],
-        CONF_EMERGENCY_ACTIVE_UPLOADS: 80.0,
-        CONF_UNLIMITED_UPLOAD_RATE: False,
-        CONF_VIP_WARNING_DAYS: 20.0,
-        CONF_VIP_CRITICAL_DAYS: 5.0,
-        CONF_RENEWAL_THRESHOLD: 6000.0,
-        CONF_RULES_PAGES: ["rules.php"],
-        CONF_RULES_REFRESH_TIME: "06:30:00",
+        "emergency": {
+            CONF_RATIO_THRESHOLD: 1.204,
+            CONF_RELEASE_MARGIN: 0.05,
+            CONF_ENFORCEMENT: False,
+            CONF_EXEMPT_TAGS: [" freeleech", "vip", "", "vip"],
+            CONF_EMERGENCY_ACTIVE_UPLOADS: 80.0,
+            CONF_UNLIMITED_UPLOAD_RATE: False,
+        },
+        "vip_points": {
+            CONF_VIP_WARNING_DAYS: 20.0,
+            CONF_VIP_CRITICAL_DAYS: 5.0,
+            CONF_RENEWAL_THRESHOLD: 6000.0,
+        },
+        "rules": {
+            CONF_RULES_PAGES: ["update_notes", "rules", "forum_18"],
+            CONF_RULES_REFRESH_TIME: "06:30",
+        },
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options[CONF_EXEMPT_TAGS] == ["freeleech", "vip"]
-    assert entry.options[CONF_EMERGENCY_ACTIVE_UPLOADS] == 80
-    assert isinstance(entry.options[CONF_RENEWAL_THRESHOLD], int)
-    assert entry.options[CONF_RULES_PAGES] == ["rules.php"]
-    assert entry.options[CONF_RULES_REFRESH_TIME] == "06:30:00"
+    assert entry.options == {
+        CONF_RATIO_THRESHOLD: 1.2,
+        CONF_RELEASE_MARGIN: 0.05,
+        CONF_ENFORCEMENT: False,
+        CONF_EXEMPT_TAGS: ["freeleech", "vip"],
+        CONF_EMERGENCY_ACTIVE_UPLOADS: 80,
+        CONF_UNLIMITED_UPLOAD_RATE: False,
+        CONF_VIP_WARNING_DAYS: 20,
+        CONF_VIP_CRITICAL_DAYS: 5,
+        CONF_RENEWAL_THRESHOLD: 6000,
+        CONF_RULES_PAGES: ["rules.php", "f/b/18", "updateNotes.php"],  # paths, in RULES_PAGES order
+        CONF_RULES_REFRESH_TIME: "06:30:00",
+        "future_option": 7,
+    }
+    assert isinstance(entry.options[CONF_RATIO_THRESHOLD], float)
+    assert all(
+        isinstance(entry.options[key], int)
+        for key in (CONF_EMERGENCY_ACTIVE_UPLOADS, CONF_VIP_WARNING_DAYS, CONF_RENEWAL_THRESHOLD)
+    )
+    # Saved again unchanged, the form gives back exactly what it showed.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    shown = _form(result)
+    assert shown["rules"] == {
+        CONF_RULES_PAGES: ["rules", "forum_18", "update_notes"],
+        CONF_RULES_REFRESH_TIME: "06:30",
+    }
+    before = dict(entry.options)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], shown)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == before
+
+
+async def test_options_flow_with_no_rules_pages_turns_the_refresh_off(hass: HomeAssistant) -> None:
+    result = await _options_form(hass, dict(DEFAULT_OPTIONS))
+    form = _form(result)
+    form["rules"][CONF_RULES_PAGES] = []
+    result = await hass.config_entries.options.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RULES_PAGES] == []
+
+
+@pytest.mark.parametrize("value", ["25:00", "noon", "12", "12:5", ""])
+async def test_options_flow_refuses_a_bad_refresh_time(hass: HomeAssistant, value: str) -> None:
+    result = await _options_form(hass, dict(DEFAULT_OPTIONS))
+    form = _form(result)
+    form["emergency"][CONF_RATIO_THRESHOLD] = 0.9
+    form["rules"][CONF_RULES_REFRESH_TIME] = value
+    result = await hass.config_entries.options.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_rules_refresh_time"}
+    shown = _form(result)  # the form keeps what was typed
+    assert shown["emergency"][CONF_RATIO_THRESHOLD] == 0.9
+    assert shown["rules"][CONF_RULES_REFRESH_TIME] == value
+    shown["rules"][CONF_RULES_REFRESH_TIME] = "7:45"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], shown)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RULES_REFRESH_TIME] == "07:45:00"
+    assert result["data"][CONF_RATIO_THRESHOLD] == 0.9
 
 
 async def test_user_flow_keeps_the_newest_cookie_across_retries(

@@ -45,10 +45,13 @@ async def test_saving_options_reloads_a_running_entry(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
-    options = {key.schema: key.default() for key in result["data_schema"].schema}
-    options["ratio_threshold"] = 1.25
-    options["rules_pages"] = []
-    result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    form = {  # the form's sections, prefilled
+        str(name): {key.schema: key.default() for key in value.schema.schema}
+        for name, value in result["data_schema"].schema.items()
+    }
+    form["emergency"]["ratio_threshold"] = 1.25
+    form["rules"]["rules_pages"] = []
+    result = await hass.config_entries.options.async_configure(result["flow_id"], form)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert config_entry.options["ratio_threshold"] == 1.25
     assert config_entry.state is ConfigEntryState.LOADED  # reloaded with the new options

@@ -57,14 +57,11 @@ class EmergencyFreezeSensor(EmergencyEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """When, why, and what is still to do."""
-        record = self.entry.runtime_data.emergency.record
+        """When, why, and what is still to do; a past emergency's values are not shown."""
+        status = self.entry.runtime_data.emergency.status_document()
         return {
-            "since": _iso(record.since),
-            "trigger_ratio": record.trigger_ratio,
-            "manual": record.manual,
-            "hold_off_until": _iso(record.hold_off_until),
-            "pending_actions": list(record.pending),
+            key: status[key]
+            for key in ("since", "trigger_ratio", "manual", "hold_off_until", "pending_actions")
         }
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import time
 import ipaddress
-from typing import Any
+import re
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 from homeassistant.config_entries import (
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -44,6 +46,7 @@ from .const import (
     LOGGER,
     USER_AGENT,
 )
+from .data import MamGuardConfigEntry, entry_options
 from .lib.errors import MamAuthError, MamError
 from .lib.mam import MamClient, normalize_mam_id
 from .lib.models import MamAccount
@@ -323,9 +326,75 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> MamGuardOptionsFlow:
+    def async_get_options_flow(config_entry: MamGuardConfigEntry) -> MamGuardOptionsFlow:
         """Options live in their own flow; saving them reloads the entry."""
         return MamGuardOptionsFlow()
+
+
+# --- Options ------------------------------------------------------------------------------------
+#
+# The form groups the options in sections, but the entry stores them flat under the SPEC §1 keys
+# and values (a float threshold, "HH:MM:SS", a list of page paths): each OptionField says how a
+# stored value is shown in the form and how a submitted one is stored.
+
+# Translation keys cannot hold "." or "/": the form names the rules pages with these keys
+# (labels in translations/en.json, selector.rules_page) and stores their paths.
+RULES_PAGE_KEYS: Final[dict[str, str]] = {
+    "rules.php": "rules",
+    "faq.php": "faq",
+    "f/b/18": "forum_18",
+    "f/b/78": "forum_78",
+    "guides/": "guides",
+    "updateNotes.php": "update_notes",
+    "api/list.php": "api_list",
+}
+RULES_PAGE_SELECTOR: Final = "rules_page"  # selector.<key>.options in translations/en.json
+UNIT_SELECTOR: Final = "option_unit"  # selector.<key>.unit_of_measurement
+DEFAULT_REFRESH_TIME: Final = "12:00"
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _hours_minutes(value: str) -> str:
+    """Hours and minutes ("06:30") of "6:30", "06:30" or "06:30:15"; ValueError if not a time."""
+    match = _TIME.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(value)
+    return time(int(match[1]), int(match[2])).strftime("%H:%M")
+
+
+def _refresh_time_to_form(value: str) -> str:
+    try:
+        return _hours_minutes(value)
+    except ValueError:  # never written by this form; show the default rather than fail
+        return DEFAULT_REFRESH_TIME
+
+
+def _refresh_time_to_store(value: str) -> str:
+    return f"{_hours_minutes(value)}:00"  # the form has no seconds; rules.py reads "HH:MM:SS"
+
+
+def _pages_to_form(paths: list[str]) -> list[str]:
+    return [RULES_PAGE_KEYS[path] for path in RULES_PAGES if path in paths]
+
+
+def _pages_to_store(keys: list[str]) -> list[str]:
+    return [path for path in RULES_PAGES if RULES_PAGE_KEYS[path] in keys]
+
+
+def _tags_to_store(tags: list[str]) -> list[str]:
+    return sorted({tag.strip() for tag in tags if tag.strip()})
+
+
+def _two_decimals(value: float) -> float:
+    return round(float(value), 2)
+
+
+def _whole(value: float) -> int:
+    return int(value)
 
 
 def _number(
@@ -336,72 +405,118 @@ def _number(
     )
     if unit is not None:
         config["unit_of_measurement"] = unit
+        config["translation_key"] = UNIT_SELECTOR
     return selector.NumberSelector(config)
 
 
+@dataclass(frozen=True, slots=True)
+class OptionField:
+    """One option in the form: its selector, and its value from the entry and back.
+
+    ``to_store`` raises ValueError for a value it cannot store: the form then shows the error
+    ``invalid_<option key>`` (translations/en.json, options.error).
+    """
+
+    selector: Callable[[Any], Any]
+    to_store: Callable[[Any], Any] = _same
+    to_form: Callable[[Any], Any] = _same
+
+
+OPTION_FIELDS: Final[dict[str, OptionField]] = {
+    CONF_RATIO_THRESHOLD: OptionField(_number(0, 100, 0.01), _two_decimals),
+    CONF_RELEASE_MARGIN: OptionField(_number(0, 10, 0.01), _two_decimals),
+    CONF_ENFORCEMENT: OptionField(selector.BooleanSelector()),
+    CONF_EXEMPT_TAGS: OptionField(
+        selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=list(DEFAULT_OPTIONS[CONF_EXEMPT_TAGS]),  # type: ignore[call-overload]
+                multiple=True,
+                custom_value=True,
+            )
+        ),
+        _tags_to_store,
+    ),
+    CONF_EMERGENCY_ACTIVE_UPLOADS: OptionField(_number(1, 10000, 1), _whole),
+    CONF_UNLIMITED_UPLOAD_RATE: OptionField(selector.BooleanSelector()),
+    CONF_VIP_WARNING_DAYS: OptionField(_number(0, 365, 1, "days"), _whole),
+    CONF_VIP_CRITICAL_DAYS: OptionField(_number(0, 365, 1, "days"), _whole),
+    CONF_RENEWAL_THRESHOLD: OptionField(_number(0, 1_000_000, 1, "points"), _whole),
+    CONF_RULES_PAGES: OptionField(
+        selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=list(RULES_PAGE_KEYS.values()),
+                multiple=True,
+                mode=selector.SelectSelectorMode.LIST,
+                translation_key=RULES_PAGE_SELECTOR,
+            )
+        ),
+        _pages_to_store,
+        _pages_to_form,
+    ),
+    # HA's TimeSelector always shows seconds in this version (no "no_second"): a native time
+    # input (hours and minutes) instead.
+    CONF_RULES_REFRESH_TIME: OptionField(
+        selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.TIME)),
+        _refresh_time_to_store,
+        _refresh_time_to_form,
+    ),
+}
+
+# The form's sections, in order, with their options in order; titles and texts live in
+# translations/en.json (options.step.init.sections.<section>). A new section is one line here.
+OPTION_SECTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "emergency": (
+        CONF_RATIO_THRESHOLD,
+        CONF_RELEASE_MARGIN,
+        CONF_ENFORCEMENT,
+        CONF_EXEMPT_TAGS,
+        CONF_EMERGENCY_ACTIVE_UPLOADS,
+        CONF_UNLIMITED_UPLOAD_RATE,
+    ),
+    "vip_points": (CONF_VIP_WARNING_DAYS, CONF_VIP_CRITICAL_DAYS, CONF_RENEWAL_THRESHOLD),
+    "rules": (CONF_RULES_PAGES, CONF_RULES_REFRESH_TIME),
+}
+
+
+def options_schema(values: Mapping[str, Any]) -> vol.Schema:
+    """The options form, one section per topic, prefilled with ``values`` (form values)."""
+    return vol.Schema(
+        {
+            vol.Required(name): section(
+                vol.Schema(
+                    {
+                        vol.Required(key, default=values[key]): OPTION_FIELDS[key].selector
+                        for key in keys
+                    }
+                )
+            )
+            for name, keys in OPTION_SECTIONS.items()
+        }
+    )
+
+
 class MamGuardOptionsFlow(OptionsFlowWithReload):
-    """Thresholds, enforcement and the daily rules refresh (SPEC §1 options)."""
+    """Thresholds, enforcement, VIP and the daily rules refresh (SPEC §1 options)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form with every option, prefilled with the current values."""
+        """One form in sections; the options are stored flat, over the ones not in the form."""
+        entry: MamGuardConfigEntry = self.config_entry
+        errors: dict[str, str] = {}
+        options = entry_options(entry)
+        values = {key: field.to_form(options[key]) for key, field in OPTION_FIELDS.items()}
         if user_input is not None:
-            user_input[CONF_EXEMPT_TAGS] = sorted(
-                {tag.strip() for tag in user_input[CONF_EXEMPT_TAGS] if tag.strip()}
-            )
-            for key in (
-                CONF_EMERGENCY_ACTIVE_UPLOADS,
-                CONF_VIP_WARNING_DAYS,
-                CONF_VIP_CRITICAL_DAYS,
-                CONF_RENEWAL_THRESHOLD,
-            ):
-                user_input[key] = int(user_input[key])
-            return self.async_create_entry(data=user_input)
-        current = {**DEFAULT_OPTIONS, **self.config_entry.options}
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_RATIO_THRESHOLD, default=current[CONF_RATIO_THRESHOLD]): _number(
-                    0, 100, 0.01
-                ),
-                vol.Required(CONF_RELEASE_MARGIN, default=current[CONF_RELEASE_MARGIN]): _number(
-                    0, 10, 0.01
-                ),
-                vol.Required(CONF_ENFORCEMENT, default=current[CONF_ENFORCEMENT]): bool,
-                vol.Required(
-                    CONF_EXEMPT_TAGS, default=current[CONF_EXEMPT_TAGS]
-                ): selector.SelectSelector(
-                    selector.SelectSelectorConfig(
-                        options=list(DEFAULT_OPTIONS[CONF_EXEMPT_TAGS]),  # type: ignore[call-overload]
-                        multiple=True,
-                        custom_value=True,
-                    )
-                ),
-                vol.Required(
-                    CONF_EMERGENCY_ACTIVE_UPLOADS, default=current[CONF_EMERGENCY_ACTIVE_UPLOADS]
-                ): _number(1, 10000, 1),
-                vol.Required(
-                    CONF_UNLIMITED_UPLOAD_RATE, default=current[CONF_UNLIMITED_UPLOAD_RATE]
-                ): bool,
-                vol.Required(
-                    CONF_VIP_WARNING_DAYS, default=current[CONF_VIP_WARNING_DAYS]
-                ): _number(0, 365, 1, "d"),
-                vol.Required(
-                    CONF_VIP_CRITICAL_DAYS, default=current[CONF_VIP_CRITICAL_DAYS]
-                ): _number(0, 365, 1, "d"),
-                vol.Required(
-                    CONF_RENEWAL_THRESHOLD, default=current[CONF_RENEWAL_THRESHOLD]
-                ): _number(0, 1_000_000, 1),
-                vol.Required(
-                    CONF_RULES_PAGES, default=current[CONF_RULES_PAGES]
-                ): selector.SelectSelector(
-                    selector.SelectSelectorConfig(
-                        options=list(RULES_PAGES),
-                        multiple=True,
-                        mode=selector.SelectSelectorMode.LIST,
-                    )
-                ),
-                vol.Required(
-                    CONF_RULES_REFRESH_TIME, default=current[CONF_RULES_REFRESH_TIME]
-                ): selector.TimeSelector(),
+            submitted = {
+                key: value for name in OPTION_SECTIONS for key, value in user_input[name].items()
             }
+            stored: dict[str, Any] = {}
+            for key, value in submitted.items():
+                try:
+                    stored[key] = OPTION_FIELDS[key].to_store(value)
+                except ValueError:
+                    errors["base"] = f"invalid_{key}"
+            if not errors:
+                return self.async_create_entry(data={**entry.options, **stored})
+            values.update(submitted)
+        return self.async_show_form(
+            step_id="init", data_schema=options_schema(values), errors=errors
         )
-        return self.async_show_form(step_id="init", data_schema=schema)

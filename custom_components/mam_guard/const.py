@@ -63,6 +63,9 @@ RULES_PAGE_GAP_SECONDS: Final = 2.0
 DEFAULT_HOLD_OFF: Final = timedelta(hours=1)
 BREAKER_FAILURES: Final = 3
 
+# Torrent names listed in an attribute or a response (the rest is a count): attributes stay small.
+LIST_ATTRIBUTE_LIMIT: Final = 25
+
 # Storage (HA .storage/) and SQLite.
 STORAGE_VERSION: Final = 1
 STORAGE_KEY_PREFIX: Final = f"{DOMAIN}."
@@ -73,6 +76,8 @@ SQLITE_FILENAME: Final = f"{DOMAIN}.db"
 # Bus events (SPEC §3).
 EVENT_EMERGENCY_STARTED: Final = f"{DOMAIN}_emergency_started"
 EVENT_EMERGENCY_ENDED: Final = f"{DOMAIN}_emergency_ended"
+# Fired when an emergency that started with its actions pending has them all in place.
+EVENT_EMERGENCY_APPLIED: Final = f"{DOMAIN}_emergency_applied"
 EVENT_RULES_CHANGED: Final = f"{DOMAIN}_rules_changed"
 EVENT_SITE_EVENT: Final = f"{DOMAIN}_site_event"
 
@@ -88,7 +93,10 @@ ATTR_IS_PAID: Final = "is_paid"
 ATTR_IS_VIP_CRITICAL: Final = "is_vip_critical"
 
 # Repair issues.
-ISSUE_EMERGENCY: Final = "ratio_emergency"
+ISSUE_EMERGENCY: Final = "ratio_emergency"  # its text: everything applied
+ISSUE_EMERGENCY_PENDING: Final = "ratio_emergency_pending"  # same issue, actions not in place
+ISSUE_EMERGENCY_NOT_ENFORCING: Final = "ratio_emergency_not_enforcing"  # same issue, monitor only
+ISSUE_QBT_UNREACHABLE: Final = "qbittorrent_unreachable"
 ISSUE_BREAKER: Final = "enforcement_breaker"
 ISSUE_ORPHANED_FREEZE: Final = "orphaned_freeze"
 # The shared rules database (one issue for all entries: the file is shared).
@@ -106,6 +114,7 @@ RATIO_NORMAL: Final = "normal"
 RATIO_WARNING: Final = "warning"
 RATIO_EMERGENCY: Final = "emergency"
 RATIO_STATES: Final = [RATIO_NORMAL, RATIO_WARNING, RATIO_EMERGENCY]
+PROTECTION_STATES: Final = ("idle", "protected", "pending", "unreachable", "not_enforcing")
 
 # Diagnostics redaction (SPEC §8).
 TO_REDACT: Final = {

@@ -8,6 +8,11 @@ Two things are kept apart:
   only while enforcement is on; with enforcement off (switch, option, or the breaker) everything we
   applied is undone while the emergency stays declared. Undoing is always allowed.
 
+What the UI says follows :attr:`EmergencyManager.protection` (``lib.status.protection_state``):
+never "protected" while an action is pending or qBittorrent cannot be reached. The started event
+fires after the first attempt to apply, saying whether actions are still pending; when they
+complete later, ``mam_guard_emergency_applied`` fires. The ended event fires after the undo ran.
+
 The executor (``lib.emergency``) persists every step through :meth:`EmergencyManager._persist`
 into HA storage before it acts, so a restart mid-emergency or mid-release resumes where it stopped.
 """
@@ -32,10 +37,15 @@ from .const import (
     CONF_RELEASE_MARGIN,
     CONF_UNLIMITED_UPLOAD_RATE,
     DOMAIN,
+    EVENT_EMERGENCY_APPLIED,
     EVENT_EMERGENCY_ENDED,
     EVENT_EMERGENCY_STARTED,
     ISSUE_BREAKER,
     ISSUE_EMERGENCY,
+    ISSUE_EMERGENCY_NOT_ENFORCING,
+    ISSUE_EMERGENCY_PENDING,
+    ISSUE_QBT_UNREACHABLE,
+    LIST_ATTRIBUTE_LIMIT,
     LOGGER,
     QBT_SETTLE_SECONDS,
 )
@@ -51,6 +61,7 @@ from .lib.emergency import (
 )
 from .lib.engine import Decision, EmergencyOptions, decide
 from .lib.qbt import QbtAdapter
+from .lib.status import Protection, protection_state
 from .store import MamGuardStore
 
 if TYPE_CHECKING:
@@ -58,6 +69,24 @@ if TYPE_CHECKING:
     from .data import MamGuardConfigEntry
 
 APPLIED_PHASES = (PHASE_ENTERING, PHASE_ACTIVE)
+
+# Plain-language reasons of the protection state (entity attribute, get_status, events).
+REASONS: dict[str, str] = {
+    "idle": "No ratio emergency: nothing is frozen.",
+    "protected": "Ratio emergency: every action is in place in qBittorrent.",
+    "pending": "Ratio emergency declared, but its qBittorrent actions are not done yet.",
+    "unreachable": "Ratio emergency, but qBittorrent cannot be reached: downloads are NOT frozen.",
+    "failing": "Ratio emergency, but qBittorrent refuses the actions: downloads are NOT frozen.",
+    "not_enforcing": "Ratio emergency, but enforcement is off: qBittorrent is not touched.",
+    "breaker": "Ratio emergency, but enforcement switched itself off after repeated failures.",
+}
+# The emergency repair's text follows what was really done.
+ISSUE_KEYS: dict[str, str] = {
+    "protected": ISSUE_EMERGENCY,
+    "pending": ISSUE_EMERGENCY_PENDING,
+    "unreachable": ISSUE_EMERGENCY_PENDING,
+    "not_enforcing": ISSUE_EMERGENCY_NOT_ENFORCING,
+}
 
 
 def emergency_options(options: dict[str, Any]) -> EmergencyOptions:
@@ -94,8 +123,11 @@ class EmergencyManager:
         self._listeners: list[CALLBACK_TYPE] = []
         self._unsub_account: CALLBACK_TYPE | None = None
         self._started_event_pending = False
+        self._applied_event_pending = False  # started with actions pending: say when they land
+        self._ended_event: dict[str, Any] | None = None  # fired once the undo ran
         self._undone_at = float("-inf")  # loop time of our last undo (see QBT_SETTLE_SECONDS)
         self._closed = False
+        self._run_failed = False  # the last attempt to apply raised (not an outage)
 
     @property
     def record(self) -> EmergencyRecord:
@@ -117,12 +149,62 @@ class EmergencyManager:
         """qBittorrent actions are allowed (option / switch, the breaker turns it off)."""
         return bool(entry_options(self.entry)[CONF_ENFORCEMENT])
 
+    @property
+    def protection(self) -> Protection:
+        """SPEC §2 ``protection``: what is really in place right now."""
+        record = self.record
+        return protection_state(
+            declared=record.active,
+            enforcing=self.enforcing,
+            pending=bool(record.pending) or record.phase != PHASE_ACTIVE,
+            unreachable=self.executor.unreachable or self._run_failed,
+        )
+
+    @property
+    def reason(self) -> str:
+        """The protection state in one plain sentence."""
+        state: str = self.protection
+        if state == "unreachable" and not self.executor.unreachable:
+            state = "failing"
+        elif state == "not_enforcing" and self.record.failures >= BREAKER_FAILURES:
+            state = "breaker"
+        return REASONS[state]
+
+    def torrent_lists(self) -> dict[str, Any]:
+        """Names of what we froze and force-started (capped), for attributes and get_status."""
+        record = self.record
+        result: dict[str, Any] = {}
+        for key, hashes in (("frozen", record.frozen), ("forced", record.forced)):
+            shown = self.executor.adapter.torrent_names(hashes[:LIST_ATTRIBUTE_LIMIT])
+            result[key] = {"torrents": sorted(shown), "more": max(0, len(hashes) - len(shown))}
+        return result
+
+    def status_document(self) -> dict[str, Any]:
+        """The emergency as ``get_status`` reports it (past values are not shown as current)."""
+        record = self.record
+        hold_off = record.hold_off_until
+        lists = self.torrent_lists()
+        return {
+            "declared": record.active,
+            "protection": self.protection,
+            "reason": self.reason,
+            "manual": record.manual if record.active else False,
+            "since": record.since.isoformat() if record.active and record.since else None,
+            "trigger_ratio": record.trigger_ratio if record.active else None,
+            "hold_off_until": hold_off.isoformat()
+            if hold_off and hold_off > dt_util.utcnow()
+            else None,
+            "pending_actions": list(record.pending),
+            "frozen": {"count": len(record.frozen), **lists["frozen"]},
+            "forced": {"count": len(record.forced), **lists["forced"]},
+        }
+
     async def async_load(self) -> None:
         """Restore the record (restart-safe) and follow account polls."""
         self.executor.record = EmergencyRecord.from_dict(self.store.data.get("emergency"))
         self._unsub_account = self.account.async_add_listener(self._account_updated)
         if self.active:
-            self._update_issue()
+            self._update_issues()
 
     async def async_shutdown(self) -> None:
         """Entry unload: stop following the account and wait for a running operation to end.
@@ -242,27 +324,24 @@ class EmergencyManager:
             manual,
         )
         self._started_event_pending = True  # fired once the first actions ran (with counts)
-        self._update_issue()
+        self._update_issues()
         self._notify()
 
     async def _undeclare(self, ratio: float | None, *, hold_off_until: datetime | None) -> None:
         record = self.record
-        frozen, forced, manual = len(record.frozen), len(record.forced), record.manual
+        self._ended_event = {
+            "entry_id": self.entry.entry_id,
+            "ratio": None if ratio == float("inf") else ratio,
+            "frozen": len(record.frozen),
+            "forced": len(record.forced),
+            "manual": record.manual,
+        }
         record.active, record.manual, record.hold_off_until = False, False, hold_off_until
         await self._persist(record)
         LOGGER.info("MAM ratio emergency ended for %s (ratio %s)", self.entry.title, ratio)
-        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_EMERGENCY))
-        self._started_event_pending = False
-        self.hass.bus.async_fire(
-            EVENT_EMERGENCY_ENDED,
-            {
-                "entry_id": self.entry.entry_id,
-                "ratio": None if ratio == float("inf") else ratio,
-                "frozen": frozen,
-                "forced": forced,
-                "manual": manual,
-            },
-        )
+        for kind in (ISSUE_EMERGENCY, ISSUE_QBT_UNREACHABLE):
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(kind))
+        self._started_event_pending = self._applied_event_pending = False
         self._notify()
 
     # -- applying and undoing ---------------------------------------------------------------------
@@ -278,26 +357,49 @@ class EmergencyManager:
                 await self._apply(now)
             elif record.phase != PHASE_IDLE:
                 await self._undo(now)
+            self._run_failed = False
         except Exception as err:  # the executor counted it in record.failures
+            self._run_failed = True
             if record.failures <= BREAKER_FAILURES:  # a persistent fault is logged, not repeated
                 LOGGER.exception("mam_guard could not carry out the emergency actions")
             if want_applied and record.failures >= BREAKER_FAILURES:
                 await self._trip_breaker(err)
+        self._fire_events()
+        if record.active:
+            self._update_issues()
+        self._notify()
+
+    @callback
+    def _fire_events(self) -> None:
+        """The bus events, each saying only what really happened (SPEC §3)."""
+        record, protection = self.record, self.protection
+        counts = {"frozen": len(record.frozen), "forced": len(record.forced)}
         if self._started_event_pending and record.active:
             self._started_event_pending = False
+            pending = protection != "protected"
+            self._applied_event_pending = pending and protection != "not_enforcing"
             self.hass.bus.async_fire(
                 EVENT_EMERGENCY_STARTED,
                 {
                     "entry_id": self.entry.entry_id,
                     "ratio": record.trigger_ratio,
-                    "frozen": len(record.frozen),
-                    "forced": len(record.forced),
+                    **counts,
                     "manual": record.manual,
+                    "pending": pending,
+                    "protection": protection,
                 },
             )
-        if record.active:
-            self._update_issue()
-        self._notify()
+        elif self._applied_event_pending and protection == "protected":
+            self._applied_event_pending = False
+            self.hass.bus.async_fire(
+                EVENT_EMERGENCY_APPLIED, {"entry_id": self.entry.entry_id, **counts}
+            )
+        if self._ended_event is not None and not record.active:
+            self.hass.bus.async_fire(
+                EVENT_EMERGENCY_ENDED,
+                {**self._ended_event, "pending": record.phase != PHASE_IDLE},
+            )
+            self._ended_event = None
 
     async def _apply(self, now: datetime) -> None:
         """Start applying a declared emergency (from idle, or over an unfinished undo)."""
@@ -347,17 +449,37 @@ class EmergencyManager:
         return f"{kind}_{self.entry.entry_id}"
 
     @callback
-    def _update_issue(self) -> None:
-        """The warning that explains the active emergency (re-created to refresh its numbers)."""
+    def _update_issues(self) -> None:
+        """Repairs that say what is really in place (re-created to refresh their text).
+
+        The emergency repair (warning, fixable: release now or keep) reads differently when
+        everything is applied, when actions are pending and when enforcement is off; while
+        qBittorrent cannot be reached a separate error says that downloads are NOT frozen.
+        """
         record = self.record
+        protection = self.protection
+        if protection == "unreachable":
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(ISSUE_QBT_UNREACHABLE),
+                is_fixable=False,
+                is_persistent=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_QBT_UNREACHABLE,
+                translation_placeholders={"account": self.entry.title},
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_QBT_UNREACHABLE))
         ir.async_create_issue(
             self.hass,
             DOMAIN,
             self._issue_id(ISSUE_EMERGENCY),
-            is_fixable=False,
+            data={"entry_id": self.entry.entry_id},
+            is_fixable=True,
             is_persistent=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_EMERGENCY,
+            translation_key=ISSUE_KEYS[protection],
             translation_placeholders={
                 "account": self.entry.title,
                 "ratio": "unknown"

@@ -24,6 +24,7 @@ from .const import (
     CONF_RENEWAL_THRESHOLD,
     CONF_VIP_CRITICAL_DAYS,
     CONF_VIP_WARNING_DAYS,
+    PROTECTION_STATES,
     RATIO_STATES,
     VIP_STATES,
 )
@@ -100,6 +101,7 @@ ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
     AccountSensorDescription(
         key="wedges",
         translation_key="wedges",
+        entity_registry_enabled_default=False,  # rarely watched; enable it when you use wedges
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda d, _: d.account.wedges,
     ),
@@ -166,6 +168,7 @@ QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
     QbtSensorDescription(
         key="seeding_allocation",
         translation_key="seeding_allocation",
+        entity_category=EntityCategory.DIAGNOSTIC,  # a qBittorrent setting, not the account
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda d: d.max_active_uploads,
     ),
@@ -180,9 +183,10 @@ QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
 
 @dataclass(frozen=True, kw_only=True)
 class EmergencySensorDescription(SensorEntityDescription):
-    """A counter of what mam_guard itself did in qBittorrent."""
+    """A counter of what mam_guard itself did in qBittorrent, with the torrents' names."""
 
     value_fn: Callable[[EmergencyRecord], StateType]
+    list_key: str  # "frozen" / "forced" in EmergencyManager.torrent_lists()
 
 
 EMERGENCY_SENSORS: tuple[EmergencySensorDescription, ...] = (
@@ -191,13 +195,22 @@ EMERGENCY_SENSORS: tuple[EmergencySensorDescription, ...] = (
         translation_key="frozen_torrents",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda r: len(r.frozen),
+        list_key="frozen",
     ),
     EmergencySensorDescription(
         key="forced_torrents",
         translation_key="forced_torrents",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda r: len(r.forced),
+        list_key="forced",
     ),
+)
+
+PROTECTION = SensorEntityDescription(
+    key="protection",
+    translation_key="protection",
+    device_class=SensorDeviceClass.ENUM,
+    options=list(PROTECTION_STATES),
 )
 
 
@@ -240,6 +253,7 @@ async def async_setup_entry(
     entities.append(RatioStatusSensor(data.account, entry, RATIO_STATUS))
     entities.extend(QbtSensor(data.qbt, entry, d) for d in QBT_SENSORS)
     entities.extend(EmergencySensor(entry, d) for d in EMERGENCY_SENSORS)
+    entities.append(ProtectionSensor(entry, PROTECTION))
     entities.extend(RulesSensor(data.rules, entry, d) for d in RULES_SENSORS)
     async_add_entities(entities)
 
@@ -300,14 +314,38 @@ class QbtSensor(MamGuardCoordinatorEntity[QbtCoordinator], SensorEntity):
 
 
 class EmergencySensor(EmergencyEntity, SensorEntity):
-    """Torrents frozen / force-started by mam_guard now."""
+    """Torrents frozen / force-started by mam_guard now; their names in attributes."""
 
     entity_description: EmergencySensorDescription
+    # Names change with every emergency and say nothing over time: not for the recorder.
+    _unrecorded_attributes = frozenset({"torrents", "more"})
 
     @property
     def native_value(self) -> StateType:
         """From the persisted emergency record."""
         return self.entity_description.value_fn(self.entry.runtime_data.emergency.record)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Up to LIST_ATTRIBUTE_LIMIT names, and how many more."""
+        lists = self.entry.runtime_data.emergency.torrent_lists()
+        result: dict[str, Any] = lists[self.entity_description.list_key]
+        return result
+
+
+class ProtectionSensor(EmergencyEntity, SensorEntity):
+    """Is the account really protected right now (SPEC §2 ``protection``)."""
+
+    @property
+    def native_value(self) -> str:
+        """idle / protected / pending / unreachable / not_enforcing."""
+        return self.entry.runtime_data.emergency.protection
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Why, in one sentence, and what is still to do."""
+        emergency = self.entry.runtime_data.emergency
+        return {"reason": emergency.reason, "pending_actions": list(emergency.record.pending)}
 
 
 class RulesSensor(MamGuardCoordinatorEntity[RulesCoordinator], SensorEntity):

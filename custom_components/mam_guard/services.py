@@ -14,6 +14,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv, service
 from homeassistant.helpers.selector import ConfigEntrySelector
 from homeassistant.util import dt as dt_util
@@ -37,6 +38,7 @@ from .const import (
     SERVICE_TRIGGER_FREEZE,
 )
 from .data import MamGuardConfigEntry, entry_options
+from .lib.emergency import PHASE_IDLE
 from .lib.status import download_allowed, ratio_status, vip_days_left, vip_status
 
 ENTRY_FIELD: dict[vol.Marker, Any] = {
@@ -75,13 +77,56 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+async def async_trigger(entry: MamGuardConfigEntry) -> None:
+    """``trigger_freeze`` (action and button): raise when the freeze is not really in place.
+
+    The emergency stays declared either way (and its actions are retried every minute); the
+    caller is told that downloads are not frozen yet instead of believing they are. With
+    enforcement off nothing is applied on purpose: that is not an error.
+    """
+    emergency = entry.runtime_data.emergency
+    try:
+        await emergency.async_trigger_manual()
+    except Exception as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="emergency_action_failed",
+            translation_placeholders={"error": type(err).__name__},
+        ) from err
+    if emergency.protection in ("pending", "unreachable"):
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="freeze_not_applied",
+            translation_placeholders={"reason": emergency.reason},
+        )
+
+
+async def async_release(entry: MamGuardConfigEntry, hold_off: timedelta) -> None:
+    """``release_freeze`` (action and button): raise when qBittorrent could not be given back."""
+    emergency = entry.runtime_data.emergency
+    try:
+        await emergency.async_release_manual(hold_off)
+    except Exception as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="emergency_action_failed",
+            translation_placeholders={"error": type(err).__name__},
+        ) from err
+    record = emergency.record
+    if not record.active and record.phase != PHASE_IDLE:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="release_not_applied",
+            translation_placeholders={"pending": ", ".join(record.pending) or "release"},
+        )
+
+
 async def _release_freeze(call: ServiceCall) -> None:
-    hold_off: timedelta = call.data[ATTR_HOLD_OFF]
-    await _entry(call).runtime_data.emergency.async_release_manual(hold_off)
+    await async_release(_entry(call), call.data[ATTR_HOLD_OFF])
 
 
 async def _trigger_freeze(call: ServiceCall) -> None:
-    await _entry(call).runtime_data.emergency.async_trigger_manual()
+    await async_trigger(_entry(call))
 
 
 async def _check_download(call: ServiceCall) -> ServiceResponse:
@@ -129,7 +174,7 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
     compliance = {
         "global_ratio": ratio,
         "emergency_active": data.emergency.active,
-        "download_frozen": data.emergency.active and data.emergency.enforcing,
+        "download_frozen": data.emergency.protection == "protected",
         "seeding_allocation": qbt.max_active_uploads if qbt else None,
         "stalled_torrents": qbt.stalled_mam if qbt else None,
         "status": ratio_status(
@@ -140,7 +185,14 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
         "last_updated": _iso(account_data.fetched_at) if account_data else None,
     }
     rules, events = data.rules.status_documents(now)
-    return {"vip": vip, "compliance": compliance, "rules": rules, "events": events}
+    return {
+        "vip": vip,
+        "compliance": compliance,
+        "rules": rules,
+        "events": events,
+        # Beyond the seed's four documents: what is really in place, and which torrents.
+        "emergency": data.emergency.status_document(),
+    }
 
 
 async def _get_status(call: ServiceCall) -> ServiceResponse:

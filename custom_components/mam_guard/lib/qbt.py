@@ -318,6 +318,10 @@ class QbtAdapter:
             added_on=int(t.get("added_on") or 0),
         )
 
+    def torrent_names(self, hashes: Iterable[str]) -> list[str]:
+        """Names of these torrents from the last sync (no request); unknown ones by their hash."""
+        return [str(self._torrents.get(h, {}).get("name") or h) for h in hashes]
+
     async def get_preferences(self) -> dict[str, Any]:
         """``app/preferences`` (not part of sync/maindata)."""
         return dict(await self._call(lambda c: c.app.preferences()))

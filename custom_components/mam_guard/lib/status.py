@@ -7,6 +7,7 @@ from typing import Literal
 
 type VipStatus = Literal["healthy", "warning", "critical", "inactive"]
 type RatioStatus = Literal["normal", "warning", "emergency"]
+type Protection = Literal["idle", "protected", "pending", "unreachable", "not_enforcing"]
 
 WARNING_BAND = 0.10  # ratio_status is "warning" within this distance above the threshold
 
@@ -57,3 +58,23 @@ def download_allowed(*, emergency: bool, is_paid: bool, is_vip_critical: bool) -
     if is_vip_critical:
         return True, "vip_critical_allowed"
     return False, "ratio_emergency"
+
+
+def protection_state(
+    *, declared: bool, enforcing: bool, pending: bool, unreachable: bool
+) -> Protection:
+    """SPEC §2 ``protection``: is the account really protected right now?
+
+    ``protected`` only when every emergency action has been applied; while qBittorrent cannot be
+    reached the actions are not in place whatever the record says, so ``unreachable`` wins over
+    ``pending``. With enforcement off nothing is applied on purpose: ``not_enforcing``.
+    """
+    if not declared:
+        return "idle"
+    if not enforcing:
+        return "not_enforcing"
+    if unreachable:
+        return "unreachable"
+    if pending:
+        return "pending"
+    return "protected"
