@@ -10,6 +10,23 @@ client cannot parse (it ends in a NUL byte): the client fails with an error quot
 new ``mam_id`` included, while the simulator has still rotated the session, as a real server
 would. aiohttp.web refuses to send control characters, so that one response is written to the
 socket directly.
+
+``json/bonusBuy.php`` sells VIP and upload credit as MAM does (research/mam.md §1.3,
+mam-economy.md §2): VIP with ``duration=max`` fills VIP to :attr:`SimState.vip_cap_days` for 1,250
+points a week (``amount=`` on VIP answers 404, as on MAM), upload credit costs 500 points per GB
+(GiB), at least 50 GB. Answers are HTTP 200 with MAM's captured bodies: the success body of an
+upload byte-for-byte in shape; ``{"success": false, "error": ...}`` with MAM's captured texts
+for too few points, < 50 GB and < 7 days of VIP addable. Two texts were never captured and are
+invented: the class refusal (:data:`VIP_CLASS_ERROR`) and a bad ``duration``.
+Every applied purchase is appended to :attr:`MamSimulator.purchases` (``GET /_sim/state`` shows
+them). :attr:`SimState.purchase_fault` makes purchases misbehave *after* (or before) applying:
+
+* ``timeout_after_apply``: apply, then hold the answer for ``purchase_fault_delay`` seconds;
+* ``drop_after_apply``: apply, then close the connection without answering;
+* ``drop_before_apply``: close the connection without applying anything.
+
+As on MAM, the session rotates when the purchase is processed: with ``rotate`` on, a lost
+answer loses the new cookie with it.
 """
 
 from __future__ import annotations
@@ -17,15 +34,38 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+import math
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 NOT_SIGNED_IN = "Error, you are not signed in <br />Invalid/missing cookie"
 COOKIE_NAME = "mam_id"
 ACCOUNT_PATH = "jsonLoad.php"
+PURCHASE_PATHS = frozenset({"json/bonusBuy.php", "json/bonusBuy.php/"})
+
+GIB = 1024**3
+UPLOAD_POINTS_PER_GB = 500
+MIN_UPLOAD_GB = 50
+VIP_POINTS_PER_WEEK = 1250
+VIP_MIN_ADD = timedelta(days=7)
+VIP_CLASSES = frozenset({"power user", "vip"})
+VIP_FORMAT = "%Y-%m-%d %H:%M:%S"
+# MAM's rejection texts (captured), and two that were never captured (invented).
+NOT_ENOUGH_BONUS = "Not enough bonus, s1"
+UPLOAD_MINIMUM_ERROR = (
+    "Automated spenders are limited to buying at least 50 GB of upload at a time, due to log spam"
+)
+VIP_MINIMUM_ERROR = "Min VIP is 1 week purchased for Automated methods"
+VIP_CLASS_ERROR = "You must be a Power User or VIP to purchase VIP"  # invented
+VIP_DURATION_ERROR = "Invalid duration"  # invented
+PURCHASE_FAULTS = frozenset({"timeout_after_apply", "drop_after_apply", "drop_before_apply"})
 
 _BLOCK_NAMES = {
     "leeching": "Leeching",
@@ -73,6 +113,10 @@ class SimState:
     delay: float = 0.0  # seconds to wait before answering (to observe concurrency)
     # Send the rotated cookie in a Set-Cookie field aiohttp cannot parse (see the module docstring).
     malformed_set_cookie: bool = False
+    vip_cap_days: float = 90.0  # VIP with duration=max fills up to this many days from now
+    # None, or one of PURCHASE_FAULTS: how bonusBuy misbehaves (see the module docstring).
+    purchase_fault: str | None = None
+    purchase_fault_delay: float = 5.0  # seconds "timeout_after_apply" holds the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +149,8 @@ class MamSimulator:
         self.last_headers: dict[str, str] = {}  # headers of the last site request
         self.in_flight = 0
         self.max_in_flight = 0
+        # Every purchase applied: {"kind", "amount", "cost", "at"} (amount: GB, or VIP weeks).
+        self.purchases: list[dict[str, Any]] = []
         self._forced: deque[ForcedResponse] = deque()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -200,7 +246,7 @@ class MamSimulator:
 
     async def _site(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
-        if path != ACCOUNT_PATH and path not in self.pages:
+        if path != ACCOUNT_PATH and path not in self.pages and path not in PURCHASE_PATHS:
             raise web.HTTPNotFound
         self.requests[path] += 1
         self.last_headers = dict(request.headers)
@@ -209,6 +255,8 @@ class MamSimulator:
         try:
             if self.state.delay:
                 await asyncio.sleep(self.state.delay)
+            if path in PURCHASE_PATHS:
+                return await self._purchase(request)
             response = self._answer(request, path)
             if (
                 self.state.malformed_set_cookie
@@ -220,7 +268,8 @@ class MamSimulator:
         finally:
             self.in_flight -= 1
 
-    def _answer(self, request: web.Request, path: str) -> web.StreamResponse:
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """A queued failure, the login redirect or the 403 of a bad cookie; None when signed in."""
         if self._forced:
             return _forced_response(self._forced.popleft())
         if self.state.redirect_to_login:
@@ -228,19 +277,119 @@ class MamSimulator:
         cookie = request.cookies.get(COOKIE_NAME)
         if cookie is None or cookie not in self.valid_cookies:
             return web.Response(status=403, text=NOT_SIGNED_IN, content_type="text/html")
+        return None
+
+    def _rotate(self, request: web.Request, response: web.Response) -> None:
+        if self.state.rotate:  # the presented value dies, a new one is handed out
+            self.valid_cookies.discard(request.cookies[COOKIE_NAME])
+            response.set_cookie(COOKIE_NAME, self.add_cookie(), path="/", httponly=True)
+
+    def _answer(self, request: web.Request, path: str) -> web.StreamResponse:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         if path == ACCOUNT_PATH:
             response: web.Response = web.json_response(self.account_json())
         else:
             response = web.Response(text=self.pages[path], content_type="text/html")
-        if self.state.rotate:  # the presented value dies, a new one is handed out
-            self.valid_cookies.discard(cookie)
-            response.set_cookie(COOKIE_NAME, self.add_cookie(), path="/", httponly=True)
+        self._rotate(request, response)
         return response
+
+    # -- bonusBuy.php ---------------------------------------------------------------------------
+
+    async def _purchase(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        fault = self.state.purchase_fault
+        if fault == "drop_before_apply":
+            return _drop(request)
+        response = self.buy(request.query)
+        self._rotate(request, response)
+        if fault == "drop_after_apply":
+            return _drop(request)
+        if fault == "timeout_after_apply":
+            await asyncio.sleep(self.state.purchase_fault_delay)
+        return response
+
+    def buy(self, query: Mapping[str, str]) -> web.Response:
+        """Apply one purchase request (its query parameters) and return MAM's answer."""
+        spendtype = query.get("spendtype")
+        try:
+            points = float(self.state.seedbonus)
+        except TypeError, ValueError:
+            return web.Response(status=500, text="HTTP 500")
+        if spendtype == "VIP":
+            return self._buy_vip(query, points)
+        if spendtype == "upload":
+            return self._buy_upload(query.get("amount", ""), points)
+        return _rejection("Invalid spendtype")
+
+    def _buy_vip(self, query: Mapping[str, str], points: float) -> web.Response:
+        if "amount" in query:  # Seshat: amount= on VIP "silently returns HTTP 404"
+            return web.Response(status=404, text="404 Not Found", content_type="text/html")
+        if query.get("duration") != "max":
+            return _rejection(VIP_DURATION_ERROR)
+        s = self.state
+        if s.classname.casefold() not in VIP_CLASSES:
+            return _rejection(VIP_CLASS_ERROR)
+        now = datetime.now(UTC).replace(microsecond=0)
+        until = _vip_until(s.vip_until)
+        remaining = max(timedelta(0), until - now) if until is not None else timedelta(0)
+        addable = timedelta(days=s.vip_cap_days) - remaining
+        if addable < VIP_MIN_ADD:
+            return _rejection(VIP_MINIMUM_ERROR)
+        weeks = round(addable / timedelta(weeks=1), 3)
+        cost = round(weeks * VIP_POINTS_PER_WEEK, 3)
+        if points < cost:
+            return _rejection(NOT_ENOUGH_BONUS)
+        s.seedbonus = round(points - cost, 3)
+        s.vip_until = (now + timedelta(days=s.vip_cap_days)).strftime(VIP_FORMAT)
+        self._applied("vip", weeks, cost)
+        return web.json_response(
+            {"success": True, "type": "VIP", "amount": weeks, "seedbonus": s.seedbonus}
+        )
+
+    def _buy_upload(self, amount_text: str, points: float) -> web.Response:
+        amount = int(amount_text) if amount_text.isascii() and amount_text.isdigit() else 0
+        if amount < MIN_UPLOAD_GB:
+            return _rejection(UPLOAD_MINIMUM_ERROR)
+        cost = amount * UPLOAD_POINTS_PER_GB
+        if points < cost:
+            return _rejection(NOT_ENOUGH_BONUS)
+        s = self.state
+        s.seedbonus = round(points - cost, 3)
+        s.uploaded_bytes += amount * GIB
+        ratio: float | str = s.ratio
+        if s.downloaded_bytes > 0:
+            s.ratio = ratio = round(s.uploaded_bytes / s.downloaded_bytes, 2)
+        self._applied("upload", amount, cost)
+        return web.json_response(
+            {
+                "success": True,
+                "type": "upload",
+                "amount": amount,
+                "seedbonus": s.seedbonus,
+                "uploaded": s.uploaded_bytes,
+                "downloaded": s.downloaded_bytes,
+                "uploadFancy": _fancy(s.uploaded_bytes),
+                "downloadFancy": _fancy(s.downloaded_bytes),
+                "ratio": ratio,
+            }
+        )
+
+    def _applied(self, kind: str, amount: float, cost: float) -> None:
+        self.purchases.append(
+            {"kind": kind, "amount": amount, "cost": cost, "at": datetime.now(UTC).isoformat()}
+        )
 
     async def _get_state(self, _request: web.Request) -> web.Response:
         return web.json_response(
             asdict(self.state)
-            | {"valid_cookies": sorted(self.valid_cookies), "pages": sorted(self.pages)}
+            | {
+                "valid_cookies": sorted(self.valid_cookies),
+                "pages": sorted(self.pages),
+                "purchases": self.purchases,
+                "purchases_applied": len(self.purchases),
+            }
         )
 
     async def _post_state(self, request: web.Request) -> web.Response:
@@ -276,6 +425,35 @@ class MamSimulator:
 
     async def _get_requests(self, _request: web.Request) -> web.Response:
         return web.json_response(dict(self.requests))
+
+
+def _rejection(error: str) -> web.Response:
+    """MAM refuses a purchase with HTTP 200 and ``success: false``."""
+    return web.json_response({"success": False, "error": error})
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer (aiohttp ignores the response it cannot send)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=204)
+
+
+def _vip_until(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value or "", VIP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _fancy(size: int) -> str:
+    """bonusBuy's ``uploadFancy``: "8.271 TiB", "92.08 MiB" (about four significant digits)."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    value, index = float(size), 0
+    while value >= 1024 and index < len(units) - 1:
+        value, index = value / 1024, index + 1
+    digits = max(0, 3 - int(math.log10(value))) if value >= 1 else 3
+    return f"{value:.{digits}f} {units[index]}"
 
 
 def _new_cookie() -> str:

@@ -89,6 +89,9 @@ EXPECTED = {
     "frozen_torrents": ("0", None, None, "measurement"),
     "forced_torrents": ("0", None, None, "measurement"),
     "protection": ("idle", None, "enum", None),
+    # 10 GiB up, 1 GiB down, threshold 1.00: 9 GiB can still be downloaded; no upload needed.
+    "ratio_buffer": ("9.0", "GiB", "data_size", "measurement"),
+    "upload_needed": ("0.0", "GiB", "data_size", "measurement"),
 }
 # Entity hygiene (README's entity table): diagnostic and disabled-by-default entities.
 DIAGNOSTIC = {"user_class", "seeding_allocation", "rules_checked"}
@@ -300,7 +303,7 @@ async def test_qbittorrent_down_keeps_account_entities(
 
 
 async def test_get_status_and_check_download(
-    hass: HomeAssistant, no_rules: MockConfigEntry
+    hass: HomeAssistant, mam_sim: MamSimulator, no_rules: MockConfigEntry
 ) -> None:
     await setup_entry(hass, no_rules)
     status = await hass.services.async_call(
@@ -349,6 +352,29 @@ async def test_get_status_and_check_download(
             return_response=True,
         )
         assert answer == {"allowed": True, "reason": "no_emergency"}
+
+    async def check(**data: object) -> object:
+        return await hass.services.async_call(
+            DOMAIN, SERVICE_CHECK_DOWNLOAD, data, blocking=True, return_response=True
+        )
+
+    # 10 GiB up / 1 GiB down at threshold 1.00: 9 GiB of buffer.
+    gib = 1024**3
+    assert await check(is_paid=True, size_bytes=8 * gib) == {
+        "allowed": True,
+        "reason": "no_emergency",
+    }
+    assert await check(is_paid=True, size_bytes=10 * gib) == {
+        "allowed": False,
+        "reason": "insufficient_buffer",
+    }
+    assert await check(is_paid=False, size_bytes=10 * gib) == {  # freeleech costs no ratio
+        "allowed": True,
+        "reason": "no_emergency",
+    }
+    mam_sim.state.unsat_count = 50  # the limit is 50
+    await no_rules.runtime_data.account.async_refresh()
+    assert await check(is_paid=False) == {"allowed": False, "reason": "unsatisfied_limit"}
 
 
 async def test_diagnostics_and_logs_never_show_secrets(

@@ -26,6 +26,10 @@ from custom_components.mam_guard.const import (
     CONF_EXEMPT_TAGS,
     CONF_MAM_BASE_URL,
     CONF_MAM_ID,
+    CONF_MAX_UPLOAD_GB_PER_DAY,
+    CONF_POINTS_CEILING,
+    CONF_POINTS_RESERVE,
+    CONF_PURCHASE_DRY_RUN,
     CONF_QBT_PASSWORD,
     CONF_QBT_URL,
     CONF_QBT_USERNAME,
@@ -36,7 +40,10 @@ from custom_components.mam_guard.const import (
     CONF_RULES_PAGES,
     CONF_RULES_REFRESH_TIME,
     CONF_UNLIMITED_UPLOAD_RATE,
+    CONF_UPLOAD_CREDIT,
+    CONF_VIP_AUTO_RENEW,
     CONF_VIP_CRITICAL_DAYS,
+    CONF_VIP_RENEW_DAYS,
     CONF_VIP_WARNING_DAYS,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -355,6 +362,15 @@ DEFAULT_FORM = {
         ],
         CONF_RULES_REFRESH_TIME: "12:00",
     },
+    "purchases": {  # SPEC §10: all off by default
+        CONF_VIP_AUTO_RENEW: False,
+        CONF_VIP_RENEW_DAYS: 14,
+        CONF_UPLOAD_CREDIT: "off",
+        CONF_POINTS_RESERVE: 0,
+        CONF_POINTS_CEILING: 70000,
+        CONF_MAX_UPLOAD_GB_PER_DAY: 200,
+        CONF_PURCHASE_DRY_RUN: False,
+    },
 }
 
 
@@ -433,6 +449,15 @@ async def test_options_flow_stores_flat_options(hass: HomeAssistant) -> None:
             CONF_RULES_PAGES: ["update_notes", "rules", "forum_18"],
             CONF_RULES_REFRESH_TIME: "06:30",
         },
+        "purchases": {
+            CONF_VIP_AUTO_RENEW: True,
+            CONF_VIP_RENEW_DAYS: 10.0,
+            CONF_UPLOAD_CREDIT: "emergency",
+            CONF_POINTS_RESERVE: 2000.0,
+            CONF_POINTS_CEILING: 95000.0,
+            CONF_MAX_UPLOAD_GB_PER_DAY: 100.0,
+            CONF_PURCHASE_DRY_RUN: True,
+        },
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -448,6 +473,13 @@ async def test_options_flow_stores_flat_options(hass: HomeAssistant) -> None:
         CONF_RENEWAL_THRESHOLD: 6000,
         CONF_RULES_PAGES: ["rules.php", "f/b/18", "updateNotes.php"],  # paths, in RULES_PAGES order
         CONF_RULES_REFRESH_TIME: "06:30:00",
+        CONF_VIP_AUTO_RENEW: True,
+        CONF_VIP_RENEW_DAYS: 10,
+        CONF_UPLOAD_CREDIT: "emergency",
+        CONF_POINTS_RESERVE: 2000,
+        CONF_POINTS_CEILING: 95000,
+        CONF_MAX_UPLOAD_GB_PER_DAY: 100,
+        CONF_PURCHASE_DRY_RUN: True,
         "future_option": 7,
     }
     assert isinstance(entry.options[CONF_RATIO_THRESHOLD], float)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 import json
 from typing import Any
 
 import aiohttp
 import pytest
 
-from mam_simulator import NOT_SIGNED_IN, MamSimulator, human_size
+from mam_simulator import NOT_SIGNED_IN, MamSimulator, app, human_size
 from tests.support.mam_sim import TEST_COOKIE, mam_http_session, running_simulator
 
 
@@ -182,3 +183,272 @@ async def test_malformed_set_cookie_still_rotates(
     status, rotated, _body = await get_account(sim, http, newer)
     assert status == 200
     assert sim.valid_cookies == {rotated}
+
+
+# -- bonusBuy.php ------------------------------------------------------------------------------
+
+BUY = "json/bonusBuy.php/"
+GIB = 1024**3
+CAPTURED_UPLOAD_KEYS = {
+    "success",
+    "type",
+    "amount",
+    "seedbonus",
+    "uploaded",
+    "downloaded",
+    "uploadFancy",
+    "downloadFancy",
+    "ratio",
+}
+
+
+async def buy(
+    sim: MamSimulator, http: aiohttp.ClientSession, query: str, cookie: str | None = TEST_COOKIE
+) -> tuple[int, Any]:
+    """(status, decoded JSON or text) of one raw purchase request."""
+    headers = {"Cookie": f"mam_id={cookie}"} if cookie else {}
+    async with http.get(f"{sim.base_url}/{BUY}?{query}", headers=headers) as resp:
+        text = await resp.text()
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:
+            return resp.status, text
+
+
+def vip_until(sim: MamSimulator) -> datetime:
+    assert sim.state.vip_until is not None
+    return datetime.strptime(sim.state.vip_until, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+async def test_upload_purchase_has_the_captured_shape_and_moves_the_account(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.rotate = False
+    sim.state.seedbonus = 26512.091 + 25_000
+    status, body = await buy(sim, http, "spendtype=upload&amount=50&_=1")
+    assert status == 200
+    assert set(body) == CAPTURED_UPLOAD_KEYS
+    assert body["success"] is True
+    assert (body["type"], body["amount"], body["seedbonus"]) == ("upload", 50, 26512.091)
+    assert isinstance(body["seedbonus"], float)
+    assert body["uploaded"] == 60 * GIB  # bytes
+    assert body["downloaded"] == GIB
+    assert (body["uploadFancy"], body["downloadFancy"], body["ratio"]) == (
+        "60.00 GiB",
+        "1.000 GiB",
+        60.0,
+    )
+    account = sim.account_json()
+    assert (account["seedbonus"], account["uploaded_bytes"], account["ratio"]) == (
+        26512.091,
+        60 * GIB,
+        60.0,
+    )
+    # Any whole amount of at least 50 GB (automouse: amount=51 passed).
+    status, body = await buy(sim, http, "spendtype=upload&amount=51&_=2")
+    assert body["seedbonus"] == pytest.approx(26512.091 - 25_500)
+    assert [(p["kind"], p["amount"], p["cost"]) for p in sim.purchases] == [
+        ("upload", 50, 25_000),
+        ("upload", 51, 25_500),
+    ]
+
+
+async def test_vip_purchase_fills_to_the_cap(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.rotate = False
+    sim.state.seedbonus = 20_000
+    now = datetime.now(UTC)
+    sim.state.vip_until = (now + timedelta(days=20)).strftime("%Y-%m-%d %H:%M:%S")
+    status, body = await buy(sim, http, "spendtype=VIP&duration=max&_=1")
+    assert status == 200
+    assert (body["success"], body["type"]) == (True, "VIP")
+    assert body["amount"] == pytest.approx(10.0, abs=0.01)  # 70 days in weeks
+    assert body["seedbonus"] == pytest.approx(20_000 - 12_500, abs=15)
+    assert sim.state.seedbonus == body["seedbonus"]
+    assert abs(vip_until(sim) - (now + timedelta(days=90))) < timedelta(seconds=5)
+    assert sim.purchases[0]["kind"] == "vip"
+
+
+async def test_vip_for_an_account_without_vip(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.rotate = False
+    sim.state.seedbonus = 99_999
+    sim.state.classname = "Power User"
+    sim.state.vip_until = None
+    _status, body = await buy(sim, http, "spendtype=VIP&duration=max")
+    assert body["amount"] == pytest.approx(90 / 7, abs=0.001)
+    assert body["seedbonus"] == pytest.approx(99_999 - 90 / 7 * 1250, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("state", "query", "error"),
+    [
+        ({"seedbonus": 24_999}, "spendtype=upload&amount=50", "Not enough bonus, s1"),
+        ({}, "spendtype=upload&amount=49", app.UPLOAD_MINIMUM_ERROR),
+        ({}, "spendtype=upload&amount=50.5", app.UPLOAD_MINIMUM_ERROR),
+        ({}, "spendtype=upload&amount=Max%20Affordable%20", app.UPLOAD_MINIMUM_ERROR),
+        ({}, "spendtype=upload", app.UPLOAD_MINIMUM_ERROR),
+        ({"classname": "User"}, "spendtype=VIP&duration=max", app.VIP_CLASS_ERROR),
+        ({"classname": "Elite VIP"}, "spendtype=VIP&duration=max", app.VIP_CLASS_ERROR),
+        (
+            {"vip_until": "2099-01-01 00:00:00"},
+            "spendtype=VIP&duration=max",
+            "Min VIP is 1 week purchased for Automated methods",
+        ),
+        ({"seedbonus": 100}, "spendtype=VIP&duration=max", "Not enough bonus, s1"),
+        ({}, "spendtype=VIP&duration=4", app.VIP_DURATION_ERROR),
+        ({}, "spendtype=wedges&source=points", "Invalid spendtype"),
+        ({}, "spendtype=gift&amount=100&giftTo=x", "Invalid spendtype"),
+    ],
+)
+async def test_rejections_are_200_with_success_false(
+    sim: MamSimulator,
+    http: aiohttp.ClientSession,
+    state: dict[str, Any],
+    query: str,
+    error: str,
+) -> None:
+    sim.state.seedbonus = 99_999
+    for key, value in state.items():
+        setattr(sim.state, key, value)
+    before = sim.account_json()
+    status, body = await buy(sim, http, query)
+    assert (status, body) == (200, {"success": False, "error": error})
+    assert sim.purchases == []
+    after = sim.account_json()
+    assert (after["seedbonus"], after["uploaded_bytes"]) == (
+        before["seedbonus"],
+        before["uploaded_bytes"],
+    )
+    assert after.get("vip_until") == before.get("vip_until")
+
+
+async def test_vip_with_amount_answers_404(sim: MamSimulator, http: aiohttp.ClientSession) -> None:
+    status, _body = await buy(sim, http, "spendtype=VIP&amount=max")
+    assert status == 404
+    assert sim.purchases == []
+
+
+async def test_vip_minimum_is_seven_days_addable(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.rotate = False
+    sim.state.seedbonus = 99_999
+    now = datetime.now(UTC)
+    sim.state.vip_until = (now + timedelta(days=83, hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    _status, body = await buy(sim, http, "spendtype=VIP&duration=max")
+    assert body["error"] == app.VIP_MINIMUM_ERROR
+    sim.state.vip_until = (now + timedelta(days=82, hours=23)).strftime("%Y-%m-%d %H:%M:%S")
+    _status, body = await buy(sim, http, "spendtype=VIP&duration=max")
+    assert body["success"] is True
+
+
+async def test_purchases_need_the_session_and_rotate_it(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.seedbonus = 99_999
+    assert await buy(sim, http, "spendtype=upload&amount=50", cookie=None) == (403, NOT_SIGNED_IN)
+    async with http.get(
+        f"{sim.base_url}/{BUY}?spendtype=upload&amount=50",
+        headers={"Cookie": f"mam_id={TEST_COOKIE}"},
+    ) as resp:
+        assert resp.status == 200
+        new = resp.cookies["mam_id"].value
+    assert sim.valid_cookies == {new}
+    assert (await buy(sim, http, "spendtype=upload&amount=50"))[0] == 403  # the old one died
+    assert len(sim.purchases) == 1
+    sim.state.seedbonus = "garbage"
+    assert (await buy(sim, http, "spendtype=upload&amount=50", cookie=new))[0] == 500
+    sim.fail_next(429)
+    assert (await buy(sim, http, "spendtype=upload&amount=50"))[0] == 429
+    assert sim.requests[BUY] == 5
+
+
+async def raw_purchase(sim: MamSimulator, query: str) -> bytes:
+    """One request on a plain socket (no client library that could re-send it)."""
+    host, port = sim.base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET /{BUY}?{query} HTTP/1.1\r\nHost: x\r\nCookie: mam_id={TEST_COOKIE}\r\n\r\n".encode()
+    )
+    raw = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return raw
+
+
+async def test_fault_drop_after_apply(sim: MamSimulator, http: aiohttp.ClientSession) -> None:
+    state = await control(
+        http,
+        "POST",
+        f"{sim.base_url}/_sim/state",
+        {"purchase_fault": "drop_after_apply", "seedbonus": 99_999, "rotate": False},
+    )
+    assert state["purchase_fault"] == "drop_after_apply"
+    assert await raw_purchase(sim, "spendtype=upload&amount=50") == b""  # no answer at all
+    state = await control(http, "GET", f"{sim.base_url}/_sim/state")
+    assert state["purchases_applied"] == 1
+    assert state["purchases"][0] | {"at": None} == {
+        "kind": "upload",
+        "amount": 50,
+        "cost": 25_000,
+        "at": None,
+    }
+    assert state["seedbonus"] == 74_999
+
+
+async def test_fault_drop_before_apply(sim: MamSimulator) -> None:
+    sim.state.purchase_fault = "drop_before_apply"
+    sim.state.seedbonus = 99_999
+    assert await raw_purchase(sim, "spendtype=upload&amount=50") == b""
+    assert sim.purchases == []
+    assert sim.state.seedbonus == 99_999
+
+
+async def test_fault_timeout_after_apply(sim: MamSimulator, http: aiohttp.ClientSession) -> None:
+    sim.state.purchase_fault = "timeout_after_apply"
+    sim.state.purchase_fault_delay = 0.5
+    sim.state.seedbonus = 99_999
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(buy(sim, http, "spendtype=upload&amount=50"), 0.1)
+    assert len(sim.purchases) == 1  # applied before the answer was due
+    sim.state.rotate = False
+    started = asyncio.get_running_loop().time()
+    status, body = await buy(sim, http, "spendtype=upload&amount=50", cookie=None)
+    assert status == 403  # the rotation of the lost answer killed the cookie
+    sim.add_cookie(TEST_COOKIE)
+    status, body = await buy(sim, http, "spendtype=upload&amount=50")
+    assert (status, body["seedbonus"]) == (200, 49_999)  # answered, late
+    assert asyncio.get_running_loop().time() - started >= 0.5
+
+
+async def test_standalone_server_prints_how_to_use_it(
+    socket_enabled: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mam_simulator import __main__ as standalone
+
+    task = asyncio.create_task(standalone._serve("127.0.0.1", 0, "demo-cookie", False))
+    for _ in range(200):
+        if "control API" in capsys.readouterr().out or task.done():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_standalone_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mam_simulator import __main__ as standalone
+
+    seen: list[Any] = []
+
+    def fake_run(coro: Any) -> None:
+        seen.append(coro.cr_frame.f_locals)
+        coro.close()
+
+    monkeypatch.setattr(asyncio, "run", fake_run)
+    monkeypatch.setattr("sys.argv", ["mam_simulator", "--port", "9999", "--no-rotate"])
+    standalone.main()
+    assert seen == [{"host": "127.0.0.1", "port": 9999, "mam_id": "demo-cookie", "rotate": False}]

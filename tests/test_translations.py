@@ -37,6 +37,7 @@ def descriptions() -> dict[str, set[str]]:
         *sensor.QBT_SENSORS,
         *sensor.EMERGENCY_SENSORS,
         sensor.PROTECTION,
+        *sensor.ECONOMY_SENSORS,
         *sensor.RULES_SENSORS,
     ]
     return {
@@ -47,7 +48,8 @@ def descriptions() -> dict[str, set[str]]:
         },
         "switch": {str(switch.ENFORCEMENT.translation_key)},
         "button": {
-            str(d.translation_key) for d in (button.REFRESH_RULES, *button.EMERGENCY_BUTTONS)
+            str(d.translation_key)
+            for d in (button.REFRESH_RULES, *button.EMERGENCY_BUTTONS, button.BUY_VIP)
         },
     }
 
@@ -56,7 +58,7 @@ def test_entities_have_names_and_icons_and_nothing_more() -> None:
     for platform, keys in descriptions().items():
         assert set(EN["entity"][platform]) == keys, platform
         assert set(ICONS["entity"][platform]) == keys, platform
-    assert len(descriptions()["sensor"]) == 19  # SPEC §2: 18 sensors and protection
+    assert len(descriptions()["sensor"]) == 23  # SPEC §2 (18), protection, §10 (4)
 
 
 def test_exception_and_issue_keys_match_the_code() -> None:
@@ -75,6 +77,8 @@ def test_services_are_described_everywhere() -> None:
         "check_download",
         "get_status",
         "refresh_rules",
+        "buy_vip",
+        "buy_upload_credit",
     }
     assert set(EN["services"]) == declared
     assert set(ICONS["services"]) == declared

@@ -28,6 +28,7 @@ from .const import (
 )
 from .coordinator import MamAccountCoordinator, QbtCoordinator
 from .data import MamGuardConfigEntry, MamGuardData, entry_options
+from .economy import EconomyManager
 from .emergency import EmergencyManager, emergency_options
 from .lib.emergency import PHASE_IDLE, EmergencyExecutor, EmergencyRecord
 from .lib.mam import MamClient
@@ -111,7 +112,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: MamGuardConfigEntry) -> 
     await emergency.async_load()
     qbt = QbtCoordinator(hass, entry, adapter, emergency)
     rules = RulesCoordinator(hass, entry, client, store)
-    entry.runtime_data = MamGuardData(client, adapter, store, account, qbt, emergency, rules)
+    economy = EconomyManager(
+        hass,
+        entry,
+        client=client,
+        store=store,
+        account=account,
+        emergency=emergency,
+        rules=rules,
+    )
+    entry.runtime_data = MamGuardData(
+        client, adapter, store, account, qbt, emergency, rules, economy
+    )
 
     async def _stop(_event: Event) -> None:
         # Home Assistant does not unload entries when it stops: let a MAM request in flight land
@@ -125,6 +137,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: MamGuardConfigEntry) -> 
     await rules.async_setup()
     # Give the shared rules database back even when a later setup step fails.
     entry.async_on_unload(rules.async_close)
+    await economy.async_setup()
+    if account.data is not None:
+        # The first poll ran before the manager listened: settle a purchase whose answer a
+        # restart lost (never resent) and run the automatic policies on it.
+        entry.async_create_background_task(
+            hass,
+            economy.async_after_poll(account.data.account, account.data.fetched_at),
+            f"{DOMAIN} purchases at startup",
+        )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -137,6 +158,8 @@ async def _async_drain(data: MamGuardData) -> None:
     store refuse writes, so that neither a rotated cookie is lost nor a stale one written later.
     """
     await data.emergency.async_shutdown()
+    data.economy.async_shutdown()
+    await data.economy.executor.async_wait_idle()  # a purchase in progress is booked first
     await data.rules.async_close()
     await data.client.async_close()
     data.store.close()

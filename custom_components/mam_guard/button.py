@@ -13,7 +13,7 @@ from .const import DEFAULT_HOLD_OFF
 from .data import MamGuardConfigEntry
 from .emergency import EmergencyManager
 from .entity import EmergencyEntity, MamGuardEntity
-from .services import async_release, async_trigger
+from .services import async_buy_vip, async_release, async_trigger
 
 PARALLEL_UPDATES = 1
 
@@ -45,15 +45,27 @@ EMERGENCY_BUTTONS: tuple[EmergencyButtonDescription, ...] = (
 )
 
 
+BUY_VIP = ButtonEntityDescription(key="buy_vip", translation_key="buy_vip")
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: MamGuardConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The refresh button and the two emergency buttons."""
+    """The refresh button, the two emergency buttons and Buy VIP."""
     buttons: list[ButtonEntity] = [RefreshRulesButton(entry, REFRESH_RULES)]
     buttons.extend(EmergencyButton(entry, description) for description in EMERGENCY_BUTTONS)
+    buttons.append(BuyVipButton(entry, BUY_VIP))
     async_add_entities(buttons)
+
+
+class BuyVipButton(MamGuardEntity, ButtonEntity):
+    """Same as the ``buy_vip`` action: a refusal or rejection reaches the UI as an error."""
+
+    async def async_press(self) -> None:
+        """Fill VIP up to MAM's cap with bonus points."""
+        await async_buy_vip(self.entry)
 
 
 class RefreshRulesButton(MamGuardEntity, ButtonEntity):

@@ -28,6 +28,10 @@ from .const import (
     CONF_EXEMPT_TAGS,
     CONF_MAM_BASE_URL,
     CONF_MAM_ID,
+    CONF_MAX_UPLOAD_GB_PER_DAY,
+    CONF_POINTS_CEILING,
+    CONF_POINTS_RESERVE,
+    CONF_PURCHASE_DRY_RUN,
     CONF_QBT_PASSWORD,
     CONF_QBT_URL,
     CONF_QBT_USERNAME,
@@ -38,12 +42,16 @@ from .const import (
     CONF_RULES_PAGES,
     CONF_RULES_REFRESH_TIME,
     CONF_UNLIMITED_UPLOAD_RATE,
+    CONF_UPLOAD_CREDIT,
+    CONF_VIP_AUTO_RENEW,
     CONF_VIP_CRITICAL_DAYS,
+    CONF_VIP_RENEW_DAYS,
     CONF_VIP_WARNING_DAYS,
     DEFAULT_MAM_BASE_URL,
     DEFAULT_OPTIONS,
     DOMAIN,
     LOGGER,
+    UPLOAD_CREDIT_MODES,
     USER_AGENT,
 )
 from .data import MamGuardConfigEntry, entry_options
@@ -350,6 +358,7 @@ RULES_PAGE_KEYS: Final[dict[str, str]] = {
 }
 RULES_PAGE_SELECTOR: Final = "rules_page"  # selector.<key>.options in translations/en.json
 UNIT_SELECTOR: Final = "option_unit"  # selector.<key>.unit_of_measurement
+UPLOAD_CREDIT_SELECTOR: Final = "upload_credit"  # selector.<key>.options
 DEFAULT_REFRESH_TIME: Final = "12:00"
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?")
 
@@ -453,6 +462,19 @@ OPTION_FIELDS: Final[dict[str, OptionField]] = {
         _pages_to_store,
         _pages_to_form,
     ),
+    CONF_VIP_AUTO_RENEW: OptionField(selector.BooleanSelector()),
+    CONF_VIP_RENEW_DAYS: OptionField(_number(7, 90, 1, "days"), _whole),
+    CONF_UPLOAD_CREDIT: OptionField(
+        selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=list(UPLOAD_CREDIT_MODES), translation_key=UPLOAD_CREDIT_SELECTOR
+            )
+        )
+    ),
+    CONF_POINTS_RESERVE: OptionField(_number(0, 99_999, 1, "points"), _whole),
+    CONF_POINTS_CEILING: OptionField(_number(25_000, 99_999, 1, "points"), _whole),
+    CONF_MAX_UPLOAD_GB_PER_DAY: OptionField(_number(0, 10_000, 1, "gb"), _whole),
+    CONF_PURCHASE_DRY_RUN: OptionField(selector.BooleanSelector()),
     # HA's TimeSelector always shows seconds in this version (no "no_second"): a native time
     # input (hours and minutes) instead.
     CONF_RULES_REFRESH_TIME: OptionField(
@@ -475,6 +497,15 @@ OPTION_SECTIONS: Final[dict[str, tuple[str, ...]]] = {
     ),
     "vip_points": (CONF_VIP_WARNING_DAYS, CONF_VIP_CRITICAL_DAYS, CONF_RENEWAL_THRESHOLD),
     "rules": (CONF_RULES_PAGES, CONF_RULES_REFRESH_TIME),
+    "purchases": (
+        CONF_VIP_AUTO_RENEW,
+        CONF_VIP_RENEW_DAYS,
+        CONF_UPLOAD_CREDIT,
+        CONF_POINTS_RESERVE,
+        CONF_POINTS_CEILING,
+        CONF_MAX_UPLOAD_GB_PER_DAY,
+        CONF_PURCHASE_DRY_RUN,
+    ),
 }
 
 

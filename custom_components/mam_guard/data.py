@@ -11,6 +11,7 @@ from .const import DEFAULT_OPTIONS
 
 if TYPE_CHECKING:
     from .coordinator import MamAccountCoordinator, QbtCoordinator
+    from .economy import EconomyManager
     from .emergency import EmergencyManager
     from .lib.mam import MamClient
     from .lib.qbt import QbtAdapter
@@ -29,6 +30,7 @@ class MamGuardData:
     qbt: QbtCoordinator
     emergency: EmergencyManager
     rules: RulesCoordinator
+    economy: EconomyManager
 
 
 type MamGuardConfigEntry = ConfigEntry[MamGuardData]

@@ -43,6 +43,7 @@ async def async_get_config_entry_diagnostics(
             "emergency": data.emergency.record.to_dict(),
             "status": status_response(entry),
             "rules": data.rules.diagnostics(),
+            "purchases": data.economy.diagnostics(),
         },
         TO_REDACT,
     )

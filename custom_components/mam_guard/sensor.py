@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+import math
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -21,6 +22,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_RATIO_THRESHOLD,
+    CONF_RELEASE_MARGIN,
     CONF_RENEWAL_THRESHOLD,
     CONF_VIP_CRITICAL_DAYS,
     CONF_VIP_WARNING_DAYS,
@@ -30,14 +32,20 @@ from .const import (
 )
 from .coordinator import AccountData, MamAccountCoordinator, QbtCoordinator, QbtData
 from .data import MamGuardConfigEntry, entry_options
-from .entity import EmergencyEntity, MamGuardCoordinatorEntity
+from .economy import EconomyManager
+from .entity import EmergencyEntity, MamGuardCoordinatorEntity, MamGuardEntity
 from .lib.emergency import EmergencyRecord
-from .lib.status import ratio_status, vip_days_left, vip_status
+from .lib.status import ratio_buffer, ratio_status, upload_needed, vip_days_left, vip_status
 from .rules import RulesCoordinator, RulesData
 
 PARALLEL_UPDATES = 0  # read-only: coordinators do the fetching
 
 type SensorValue = StateType | datetime
+
+
+def _finite(value: float) -> float | None:
+    """A threshold of 0 makes the buffer infinite: shown as unknown, not as "inf"."""
+    return value if math.isfinite(value) else None
 
 
 def _vip_days(data: AccountData) -> float | None:
@@ -139,6 +147,36 @@ ACCOUNT_SENSORS: tuple[AccountSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=VIP_STATES,
         value_fn=_vip_status,
+    ),
+    AccountSensorDescription(
+        key="ratio_buffer",
+        translation_key="ratio_buffer",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=2,
+        value_fn=lambda d, o: _finite(
+            ratio_buffer(
+                d.account.uploaded_bytes,
+                d.account.downloaded_bytes,
+                float(o[CONF_RATIO_THRESHOLD]),
+            )
+        ),
+    ),
+    AccountSensorDescription(
+        key="upload_needed",
+        translation_key="upload_needed",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=2,
+        value_fn=lambda d, o: upload_needed(
+            d.account.uploaded_bytes,
+            d.account.downloaded_bytes,
+            float(o[CONF_RATIO_THRESHOLD]) + float(o[CONF_RELEASE_MARGIN]),
+        ),
     ),
     AccountSensorDescription(
         key="points_per_day",
@@ -254,6 +292,7 @@ async def async_setup_entry(
     entities.extend(QbtSensor(data.qbt, entry, d) for d in QBT_SENSORS)
     entities.extend(EmergencySensor(entry, d) for d in EMERGENCY_SENSORS)
     entities.append(ProtectionSensor(entry, PROTECTION))
+    entities.extend(EconomySensor(entry, d) for d in ECONOMY_SENSORS)
     entities.extend(RulesSensor(data.rules, entry, d) for d in RULES_SENSORS)
     async_add_entities(entities)
 
@@ -369,3 +408,68 @@ class RulesSensor(MamGuardCoordinatorEntity[RulesCoordinator], SensorEntity):
         if self.entity_description.attr_fn is None:
             return None
         return self.entity_description.attr_fn(self.coordinator.data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EconomySensorDescription(SensorEntityDescription):
+    """A sensor of the points economy (SPEC §10): the forecast and the last purchase."""
+
+    value_fn: Callable[[EconomyManager], SensorValue]
+    attr_fn: Callable[[EconomyManager], dict[str, Any] | None] = lambda _: None
+
+
+def _last_purchase_attributes(economy: EconomyManager) -> dict[str, Any] | None:
+    row = economy.last_purchase
+    if row is None:
+        return None
+    return {
+        "kind": row.kind,
+        "amount": row.amount,
+        "cost": row.cost,
+        "reason": row.reason,
+        "success": row.success,
+        "dry_run": row.dry_run,
+    }
+
+
+ECONOMY_SENSORS: tuple[EconomySensorDescription, ...] = (
+    EconomySensorDescription(
+        key="emergency_forecast",
+        translation_key="emergency_forecast",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda economy: economy.forecast(),
+    ),
+    EconomySensorDescription(
+        key="last_purchase",
+        translation_key="last_purchase",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda economy: (
+            economy.last_purchase.created_at if economy.last_purchase else None
+        ),
+        attr_fn=_last_purchase_attributes,
+    ),
+)
+
+
+class EconomySensor(MamGuardEntity, SensorEntity):
+    """Follows the economy manager (updated after every poll and every purchase)."""
+
+    entity_description: EconomySensorDescription
+    _attr_should_poll = False
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to the manager (IQS entity-event-setup)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.entry.runtime_data.economy.async_add_listener(self.async_write_ha_state)
+        )
+
+    @property
+    def native_value(self) -> SensorValue:
+        """From the manager."""
+        return self.entity_description.value_fn(self.entry.runtime_data.economy)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The last purchase's details (small)."""
+        return self.entity_description.attr_fn(self.entry.runtime_data.economy)

@@ -21,16 +21,21 @@ from homeassistant.util import dt as dt_util
 import probatio as vol
 
 from .const import (
+    ATTR_AMOUNT_GB,
     ATTR_CONFIG_ENTRY_ID,
     ATTR_HOLD_OFF,
     ATTR_IS_PAID,
     ATTR_IS_VIP_CRITICAL,
+    ATTR_SIZE_BYTES,
     CONF_RATIO_THRESHOLD,
     CONF_RENEWAL_THRESHOLD,
     CONF_VIP_CRITICAL_DAYS,
     CONF_VIP_WARNING_DAYS,
     DEFAULT_HOLD_OFF,
     DOMAIN,
+    MIN_UPLOAD_GB,
+    SERVICE_BUY_UPLOAD_CREDIT,
+    SERVICE_BUY_VIP,
     SERVICE_CHECK_DOWNLOAD,
     SERVICE_GET_STATUS,
     SERVICE_REFRESH_RULES,
@@ -39,7 +44,8 @@ from .const import (
 )
 from .data import MamGuardConfigEntry, entry_options
 from .lib.emergency import PHASE_IDLE
-from .lib.status import download_allowed, ratio_status, vip_days_left, vip_status
+from .lib.purchase_executor import PurchaseOutcome
+from .lib.status import download_allowed, ratio_buffer, ratio_status, vip_days_left, vip_status
 
 ENTRY_FIELD: dict[vol.Marker, Any] = {
     vol.Optional(ATTR_CONFIG_ENTRY_ID): ConfigEntrySelector({"integration": DOMAIN})
@@ -58,6 +64,14 @@ SCHEMA_CHECK_DOWNLOAD = vol.Schema(
         **ENTRY_FIELD,
         vol.Required(ATTR_IS_PAID): cv.boolean,
         vol.Optional(ATTR_IS_VIP_CRITICAL, default=False): cv.boolean,
+        vol.Optional(ATTR_SIZE_BYTES): vol.All(vol.Coerce(int), vol.Range(min=0)),
+    }
+)
+
+SCHEMA_BUY_UPLOAD = vol.Schema(
+    {
+        **ENTRY_FIELD,
+        vol.Required(ATTR_AMOUNT_GB): vol.All(vol.Coerce(int), vol.Range(min=MIN_UPLOAD_GB)),
     }
 )
 
@@ -121,6 +135,36 @@ async def async_release(entry: MamGuardConfigEntry, hold_off: timedelta) -> None
         )
 
 
+async def async_buy_vip(entry: MamGuardConfigEntry) -> dict[str, Any]:
+    """``buy_vip`` (action and button): the SPEC §10 response; an error when nothing was bought."""
+    outcome = await entry.runtime_data.economy.async_buy_vip()
+    return _purchase_response(outcome)
+
+
+def _purchase_response(outcome: PurchaseOutcome) -> dict[str, Any]:
+    """The response; a purchase that did not happen is an error the caller must see.
+
+    A lost answer (``pending``) is not an error: MAM may have applied it, and the next poll
+    settles it from the account (the ``mam_guard_purchase`` event says how it ended).
+    """
+    if outcome.status in ("rejected", "failed", "refused"):
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="purchase_not_made",
+            translation_placeholders={"kind": outcome.kind, "error": outcome.error or "unknown"},
+        )
+    return outcome.response()
+
+
+async def _buy_vip(call: ServiceCall) -> ServiceResponse:
+    return await async_buy_vip(_entry(call))
+
+
+async def _buy_upload_credit(call: ServiceCall) -> ServiceResponse:
+    outcome = await _entry(call).runtime_data.economy.async_buy_upload(call.data[ATTR_AMOUNT_GB])
+    return _purchase_response(outcome)
+
+
 async def _release_freeze(call: ServiceCall) -> None:
     await async_release(_entry(call), call.data[ATTR_HOLD_OFF])
 
@@ -131,10 +175,27 @@ async def _trigger_freeze(call: ServiceCall) -> None:
 
 async def _check_download(call: ServiceCall) -> ServiceResponse:
     entry = _entry(call)
+    data = entry.runtime_data.account.data
+    account = (
+        data.account
+        if data is not None and entry.runtime_data.account.last_update_success
+        else None
+    )
     allowed, reason = download_allowed(
         emergency=entry.runtime_data.emergency.active,
         is_paid=call.data[ATTR_IS_PAID],
         is_vip_critical=call.data[ATTR_IS_VIP_CRITICAL],
+        # Unknown account data never refuses: only what MAM last said does.
+        unsatisfied=account.unsatisfied if account else None,
+        unsatisfied_limit=account.unsatisfied_limit if account else None,
+        size_bytes=call.data.get(ATTR_SIZE_BYTES),
+        buffer_bytes=ratio_buffer(
+            account.uploaded_bytes,
+            account.downloaded_bytes,
+            float(entry_options(entry)[CONF_RATIO_THRESHOLD]),
+        )
+        if account
+        else None,
     )
     return {"allowed": allowed, "reason": reason}
 
@@ -208,6 +269,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_CHECK_DOWNLOAD, _check_download, SCHEMA_CHECK_DOWNLOAD, SupportsResponse.ONLY),
         (SERVICE_GET_STATUS, _get_status, SCHEMA_ENTRY_ONLY, SupportsResponse.ONLY),
         (SERVICE_REFRESH_RULES, _refresh_rules, SCHEMA_ENTRY_ONLY, SupportsResponse.NONE),
+        (SERVICE_BUY_VIP, _buy_vip, SCHEMA_ENTRY_ONLY, SupportsResponse.OPTIONAL),
+        (
+            SERVICE_BUY_UPLOAD_CREDIT,
+            _buy_upload_credit,
+            SCHEMA_BUY_UPLOAD,
+            SupportsResponse.OPTIONAL,
+        ),
     ]
     for name, handler, schema, supports_response in handlers:
         hass.services.async_register(

@@ -36,6 +36,8 @@ class StoredData(TypedDict, total=False):
     bonus_history: dict[str, Any]
     rules_checked: str | None
     rate_limited_until: str | None
+    purchases: dict[str, Any]  # the purchase executor's record (open intent, recent attempts)
+    ratio_history: dict[str, Any]  # hourly uploaded/downloaded samples for the forecast
 
 
 def cookie_origin(configured_mam_id: str) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 import logging
+from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import Mock
 
@@ -13,7 +15,7 @@ import aiohttp
 from aioresponses import aioresponses
 import pytest
 
-from custom_components.mam_guard.lib import mam
+from custom_components.mam_guard.lib import bonus_buy, mam
 from custom_components.mam_guard.lib.errors import (
     MamAuthError,
     MamConnectionError,
@@ -723,3 +725,334 @@ async def test_close_refuses_requests_queued_behind_the_lock(
     with pytest.raises(MamConnectionError, match="client closed"):
         await queued
     assert len(sent(mocked)) == 1
+
+
+# -- purchases: json/bonusBuy.php (SPEC §10) ---------------------------------------------------
+
+WWW = "https://www.myanonamouse.net"
+STAMP = int(T0.timestamp() * 1000)
+VIP_URL = f"{WWW}/json/bonusBuy.php/?spendtype=VIP&duration=max&_={STAMP}"
+UPLOAD_URL = f"{WWW}/json/bonusBuy.php/?spendtype=upload&amount=50&_={STAMP}"
+# Captured against live MAM (Seshat tests/fake_mam.py, research/mam-economy.md §2).
+UPLOAD_SUCCESS = (
+    '{"success":true,"type":"upload","amount":50,"seedbonus":26512.091,'
+    '"uploaded":9094496082151,"downloaded":96557899,"uploadFancy":"8.271 TiB",'
+    '"downloadFancy":"92.08 MiB","ratio":94186.97}'
+)
+
+
+def www_client(session: aiohttp.ClientSession, **kwargs: Any) -> MamClient:
+    return make_client(session, base_url=WWW, clock=Clock(), **kwargs)
+
+
+async def test_buy_upload_sends_the_documented_request(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(UPLOAD_URL, body=UPLOAD_SUCCESS, content_type="application/json")
+    receipt = await www_client(session).async_buy_upload(50)
+    assert receipt == mam.PurchaseReceipt(
+        kind="upload",
+        amount=50.0,
+        seedbonus=26512.091,
+        uploaded_bytes=9094496082151,
+        downloaded_bytes=96557899,
+        ratio=94186.97,
+    )
+    assert isinstance(receipt.seedbonus, float)
+    [(method, url)] = list(mocked.requests)
+    assert (method, url.host, url.path) == ("GET", "www.myanonamouse.net", "/json/bonusBuy.php/")
+    assert url.query == {"spendtype": "upload", "amount": "50", "_": str(STAMP)}
+    [kwargs] = sent(mocked)
+    assert kwargs["headers"]["Cookie"] == f"mam_id={COOKIE}"
+    assert kwargs["allow_redirects"] is False
+    assert kwargs["middlewares"] == (bonus_buy.no_resend,)  # never re-sent by aiohttp
+
+
+async def test_buy_vip_sends_duration_max_never_amount(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(
+        VIP_URL, payload={"success": True, "type": "VIP", "amount": 11.5, "seedbonus": "14,000.5"}
+    )
+    receipt = await www_client(session).async_buy_vip()
+    assert (receipt.kind, receipt.amount, receipt.seedbonus) == ("vip", 11.5, 14000.5)
+    assert receipt.uploaded_bytes is None  # the VIP body was never captured: all optional
+    [(_method, url)] = list(mocked.requests)
+    assert url.query == {"spendtype": "VIP", "duration": "max", "_": str(STAMP)}
+    assert "amount" not in url.query
+
+
+async def test_account_requests_are_sent_as_before(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(ACCOUNT_URL, payload=NESTED)
+    await make_client(session).async_get_account()
+    [kwargs] = sent(mocked)
+    assert kwargs["middlewares"] is None  # the guard is for purchases only
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Not enough bonus, s1",
+        "Automated spenders are limited to buying at least 50 GB of upload at a time, due to "
+        "log spam",
+        "Min VIP is 1 week purchased for Automated methods",
+    ],
+)
+async def test_rejections_carry_mam_text(
+    session: aiohttp.ClientSession, mocked: Any, error: str
+) -> None:
+    mocked.get(UPLOAD_URL, payload={"success": False, "error": error})
+    with pytest.raises(mam.MamPurchaseRejectedError) as info:
+        await www_client(session).async_buy_upload(50)
+    assert info.value.error == error
+    assert str(info.value) == f"MyAnonamouse refused the purchase: {error}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        ({"success": False}, "no reason given"),
+        ({"success": "false", "error": "  two\n lines "}, "two lines"),
+        ({"success": 0, "error": "x" * 1000}, "x" * 300),
+        ({"success": False, "error": f"bad cookie mam_id={COOKIE}"}, "bad cookie mam_id=***"),
+    ],
+)
+async def test_rejection_shapes(
+    session: aiohttp.ClientSession, mocked: Any, payload: dict[str, Any], text: str
+) -> None:
+    mocked.get(UPLOAD_URL, payload=payload)
+    with pytest.raises(mam.MamPurchaseRejectedError) as info:
+        await www_client(session).async_buy_upload(50)
+    assert info.value.error == text
+    assert COOKIE not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "mock_kwargs",
+    [
+        {"status": 500, "body": "boom"},
+        {"status": 502},
+        {"exception": TimeoutError()},
+        {"exception": aiohttp.ServerDisconnectedError()},
+        {"exception": aiohttp.ClientPayloadError("truncated")},
+        {"status": 200, "body": "<html>maintenance</html>"},
+        {"status": 200, "payload": [1]},
+        {"status": 200, "payload": {"type": "upload"}},  # no success flag
+    ],
+)
+async def test_lost_or_unreadable_answers_are_unknown_outcomes(
+    session: aiohttp.ClientSession, mocked: Any, mock_kwargs: dict[str, Any]
+) -> None:
+    """MAM may have applied these: the caller must settle from the account, not retry."""
+    mocked.get(UPLOAD_URL, **mock_kwargs)
+    with pytest.raises(mam.MamPurchaseUnknownError):
+        await www_client(session).async_buy_upload(50)
+
+
+async def test_oversized_purchase_answer_is_an_unknown_outcome(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.get(UPLOAD_URL, payload={"success": True, "pad": "x" * (70 * 1024)})
+    with pytest.raises(mam.MamPurchaseUnknownError, match="larger than 64 KiB"):
+        await www_client(session).async_buy_upload(50)
+
+
+@pytest.mark.parametrize(
+    ("mock_kwargs", "error"),
+    [
+        ({"status": 429, "body": "Too many"}, MamRateLimitedError),
+        ({"status": 403, "body": NOT_SIGNED_IN}, MamAuthError),
+        ({"status": 200, "body": "Error, you are not signed in <br />x"}, MamAuthError),
+        ({"status": 404}, MamConnectionError),  # what amount= on VIP or the t. host answer
+        (
+            {"exception": aiohttp.ClientConnectorError(Mock(), OSError(111, "refused"))},
+            MamConnectionError,
+        ),
+        ({"exception": aiohttp.ConnectionTimeoutError("connect")}, MamConnectionError),
+    ],
+)
+async def test_failures_that_bought_nothing_keep_their_types(
+    session: aiohttp.ClientSession, mocked: Any, mock_kwargs: dict[str, Any], error: type
+) -> None:
+    mocked.get(UPLOAD_URL, **mock_kwargs)
+    with pytest.raises(error) as info:
+        await www_client(session).async_buy_upload(50)
+    assert not isinstance(info.value, mam.MamPurchaseUnknownError)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://t.myanonamouse.net",
+        "https://myanonamouse.net",
+        "http://www.myanonamouse.net",
+        "https://www.myanonamouse.net.evil.test",
+        "http://mam.test",
+    ],
+)
+async def test_purchases_go_to_www_only(
+    session: aiohttp.ClientSession, mocked: Any, base_url: str
+) -> None:
+    client = make_client(session, base_url=base_url)
+    with pytest.raises(mam.MamPurchaseNotAllowedError, match=r"www\.myanonamouse\.net only"):
+        await client.async_buy_vip()
+    with pytest.raises(mam.MamPurchaseNotAllowedError):
+        await client.async_buy_upload(50)
+    assert sent(mocked) == []
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://WWW.MyAnonamouse.net.", "http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"],
+)
+async def test_www_and_loopback_hosts_may_buy(
+    session: aiohttp.ClientSession, mocked: Any, base_url: str
+) -> None:
+    mocked.get(re.compile(r".*/json/bonusBuy\.php/\?.*spendtype=VIP.*"), payload={"success": True})
+    await make_client(session, base_url=base_url).async_buy_vip()
+    assert len(sent(mocked)) == 1
+
+
+@pytest.mark.parametrize("amount", [49, 0, 50.0, True, "50"])
+async def test_upload_amount_is_a_whole_number_of_at_least_50(
+    session: aiohttp.ClientSession, mocked: Any, amount: Any
+) -> None:
+    with pytest.raises(mam.MamPurchaseNotAllowedError):
+        await www_client(session).async_buy_upload(amount)
+    assert sent(mocked) == []
+
+
+def test_gift_and_send_wedge_are_never_implemented() -> None:
+    """MAM rule 1.7: gifts may never be automated; the client has no way to send one."""
+    source = Path(mam.__file__).read_text() + Path(bonus_buy.__file__).read_text()
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    assert "spendtype=gift" not in code
+    assert "sendWedge&" not in code
+    assert "giftTo" not in code
+    assert not [name for name in dir(MamClient) if "gift" in name.lower() or "wedge" in name]
+
+
+# -- purchases end to end: the simulator over real HTTP ----------------------------------------
+
+
+async def test_sim_upload_purchase_debits_and_raises_upload(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.state.seedbonus = 60_000
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    receipt = await client.async_buy_upload(50)
+    assert receipt.seedbonus == 35_000.0
+    assert receipt.uploaded_bytes == 60 * 1024**3
+    assert sim.purchases == [
+        {"kind": "upload", "amount": 50, "cost": 25_000, "at": sim.purchases[0]["at"]}
+    ]
+    assert [client.mam_id] == rotations.values  # the purchase rotated the session too
+    account = await client.async_get_account()
+    assert (account.seedbonus, account.uploaded_bytes, account.ratio) == (
+        35_000.0,
+        60 * 1024**3,
+        60.0,
+    )
+
+
+async def test_sim_rejection_is_typed(sim: MamSimulator, session: aiohttp.ClientSession) -> None:
+    sim.state.seedbonus = 24_999
+    with pytest.raises(mam.MamPurchaseRejectedError) as info:
+        await sim_client(sim, session).async_buy_upload(50)
+    assert info.value.error == "Not enough bonus, s1"
+    assert sim.purchases == []
+
+
+async def _count_applied(sim: MamSimulator, send: Callable[[], Awaitable[object]]) -> int:
+    before = len(sim.purchases)
+    with pytest.raises((MamError, aiohttp.ClientError)):
+        await send()
+    return len(sim.purchases) - before
+
+
+async def test_sim_dropped_connection_after_apply_is_never_resent(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    """The hazard is real: plain aiohttp buys twice; the client buys once."""
+    sim.state.rotate = False  # else the re-sent request would fail on the dead cookie
+    sim.state.seedbonus = 99_999
+    sim.state.purchase_fault = "drop_after_apply"
+    url = f"{sim.base_url}/json/bonusBuy.php/?spendtype=upload&amount=50"
+
+    async def plain_get() -> None:
+        async with session.get(url, headers={"Cookie": f"mam_id={TEST_COOKIE}"}):
+            pass  # pragma: no cover - the server never answers
+
+    assert await _count_applied(sim, plain_get) == 2  # aiohttp re-sent it: a second buy
+    client = sim_client(sim, session)
+    assert await _count_applied(sim, lambda: client.async_buy_upload(50)) == 1
+    assert sim.requests["json/bonusBuy.php/"] == 3
+    sim.state.seedbonus = 99_999
+    with pytest.raises(mam.MamPurchaseUnknownError, match="ServerDisconnectedError"):
+        await client.async_buy_upload(50)
+
+
+async def test_sim_without_the_guard_the_client_would_buy_twice(
+    sim: MamSimulator, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above can fail: with a pass-through middleware the second buy happens."""
+
+    async def passthrough(req: Any, handler: Any) -> Any:
+        return await handler(req)
+
+    monkeypatch.setattr(mam, "no_resend", passthrough)
+    sim.state.rotate = False
+    sim.state.seedbonus = 99_999
+    sim.state.purchase_fault = "drop_after_apply"
+    client = sim_client(sim, session)
+    assert await _count_applied(sim, lambda: client.async_buy_upload(50)) == 2
+
+
+async def test_sim_timeout_after_apply_is_an_unknown_outcome(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.state.seedbonus = 99_999
+    sim.state.purchase_fault = "timeout_after_apply"
+    sim.state.purchase_fault_delay = 1.0
+    client = sim_client(sim, session, request_timeout=0.2)
+    with pytest.raises(mam.MamPurchaseUnknownError, match="TimeoutError"):
+        await client.async_buy_vip()
+    assert [p["kind"] for p in sim.purchases] == ["vip"]
+    assert sim.requests["json/bonusBuy.php/"] == 1
+
+
+async def test_sim_drop_before_apply_is_unknown_too(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    """The client cannot tell a drop before from a drop after: both are settled from the account."""
+    sim.state.seedbonus = 99_999
+    sim.state.purchase_fault = "drop_before_apply"
+    with pytest.raises(mam.MamPurchaseUnknownError):
+        await sim_client(sim, session).async_buy_upload(50)
+    assert sim.purchases == []
+    assert sim.requests["json/bonusBuy.php/"] == 1
+
+
+def test_purchase_building_blocks() -> None:
+    with pytest.raises(mam.MamPurchaseNotAllowedError, match="needs an amount"):
+        bonus_buy.purchase_path("upload", None, 1)
+    receipt = bonus_buy.parse_purchase_body(
+        '{"success": "1", "amount": true, "seedbonus": "lots", "uploaded": -5, "ratio": "1e999"}',
+        "upload",
+    )
+    assert receipt == mam.PurchaseReceipt("upload", None, None, None, None, None)
+
+
+async def test_sim_unreachable_purchase_was_never_sent(
+    socket_enabled: None, session: aiohttp.ClientSession
+) -> None:
+    """Connection refused: nothing reached MAM, so this is not an unknown outcome."""
+    async with running_simulator() as sim:
+        base_url = sim.base_url
+    client = make_client(session, cookie=TEST_COOKIE, base_url=base_url)
+    with pytest.raises(MamConnectionError) as info:
+        await client.async_buy_upload(50)
+    assert not isinstance(info.value, mam.MamPurchaseUnknownError)

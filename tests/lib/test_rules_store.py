@@ -18,6 +18,7 @@ from custom_components.mam_guard.lib.pages import PageContent, SiteEvent
 from custom_components.mam_guard.lib.rules_store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    PurchaseRow,
     RulesDatabaseError,
     RulesStore,
     _move_aside,
@@ -507,3 +508,155 @@ def test_two_connections_write_at_once(tmp_path: Path) -> None:
     finally:
         for store in stores.values():
             store.close()
+
+
+# -- the purchase ledger (SPEC §10) ------------------------------------------------------------
+
+LEDGER_COLUMNS = [
+    "id",
+    "entry_id",
+    "created_at",
+    "kind",
+    "amount",
+    "cost",
+    "reason",
+    "success",
+    "dry_run",
+    "error",
+    "points_before",
+    "points_after",
+    "intent_id",
+]
+
+
+def _row(**overrides: object) -> PurchaseRow:
+    values: dict[str, object] = {
+        "entry_id": "e1",
+        "created_at": T0,
+        "kind": "upload",
+        "amount": 50.0,
+        "cost": 25000.0,
+        "reason": "emergency",
+        "success": True,
+        "dry_run": False,
+        "error": None,
+        "points_before": 60000.0,
+        "points_after": 35000.0,
+        "intent_id": "intent-1",
+    }
+    values.update(overrides)
+    return PurchaseRow(**values)  # type: ignore[arg-type]
+
+
+def test_ledger_table_has_the_spec_columns(store: RulesStore) -> None:
+    with sqlite3.connect(store.path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(purchases)")]
+    conn.close()
+    # SPEC §10's columns, in its order, plus intent_id (idempotent writes after a crash).
+    assert columns == LEDGER_COLUMNS
+
+
+def test_ledger_round_trip_newest_first(store: RulesStore) -> None:
+    assert store.purchases("e1") == []
+    assert store.last_purchase("e1") is None
+    first = store.add_purchase(_row())
+    second = store.add_purchase(
+        _row(
+            created_at=T0 + DAY,
+            kind="vip",
+            amount=76.5,
+            cost=13750.0,
+            reason="vip_renewal",
+            success=False,
+            dry_run=True,
+            error="MyAnonamouse refused the purchase: Not enough bonus, s1",
+            points_after=60000.0,
+            intent_id=None,
+        )
+    )
+    store.add_purchase(_row(entry_id="e2", intent_id="other"))
+    assert second > first
+    rows = store.purchases("e1")
+    assert [row.id for row in rows] == [second, first]
+    newest = store.last_purchase("e1")
+    assert newest == rows[0]
+    assert newest is not None
+    assert (newest.kind, newest.reason, newest.success, newest.dry_run) == (
+        "vip",
+        "vip_renewal",
+        False,
+        True,
+    )
+    assert newest.error == "MyAnonamouse refused the purchase: Not enough bonus, s1"
+    assert newest.created_at == T0 + DAY
+    assert rows[1] == _row(id=first)
+    assert store.purchases("e1", limit=1) == [newest]
+
+
+def test_ledger_row_of_an_intent_is_written_once(store: RulesStore) -> None:
+    first = store.add_purchase(_row())
+    assert store.add_purchase(_row(points_after=1.0)) == first  # a re-write after a crash
+    assert store.purchases("e1") == [_row(id=first)]
+    store.add_purchase(_row(intent_id=None))
+    store.add_purchase(_row(intent_id=None))  # rows without an intent are all kept
+    assert len(store.purchases("e1")) == 3
+
+
+def test_ledger_refuses_unknown_kinds_and_reasons(store: RulesStore) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_purchase(_row(kind="gift"))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_purchase(_row(reason="whim", intent_id="x"))
+    assert store.purchases("e1") == []
+
+
+def test_delete_purchases_forgets_one_entry(store: RulesStore) -> None:
+    store.add_purchase(_row())
+    store.add_purchase(_row(entry_id="e2", intent_id="other"))
+    store.delete_purchases("e1")
+    assert store.purchases("e1") == []
+    assert len(store.purchases("e2")) == 1
+
+
+def test_deleting_an_entry_forgets_its_ledger_too(store: RulesStore) -> None:
+    """Removing a config entry removes every row it owns, purchases included."""
+    store.add_purchase(_row())
+    store.add_purchase(_row(entry_id="e2", intent_id="other"))
+    store.delete_entry("e1")
+    assert store.purchases("e1") == []
+    assert len(store.purchases("e2")) == 1
+
+
+def test_schema_one_database_gains_the_ledger_and_keeps_its_rules(tmp_path: Path) -> None:
+    """A file written before the ledger existed (user_version 1) is migrated in place."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO event_status (entry_id, event_type, start_date, description)"
+            " VALUES ('e1', 'bonus', '2025-11-21T12:00:00Z', 'kept')"
+        )
+    conn.close()
+    store = RulesStore(str(path))
+    store.open()
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert [row.description for row in store.active_events("e1", T0)] == ["kept"]
+        store.add_purchase(_row())
+        assert len(store.purchases("e1")) == 1
+    finally:
+        store.close()
+
+
+def test_database_without_the_ledger_at_version_two_is_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "odd.db"
+    with sqlite3.connect(path) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with pytest.raises(RulesDatabaseError, match="purchases is missing") as err:
+        RulesStore(str(path)).open()
+    assert err.value.problem == "corrupt"

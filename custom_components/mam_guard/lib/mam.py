@@ -14,6 +14,13 @@ refuses new requests and waits for such an exchange. The 429 back-off survives r
 
 Bodies are read up to :data:`MAX_ACCOUNT_BYTES` / :data:`MAX_PAGE_BYTES` and refused beyond.
 
+Purchases (:meth:`MamClient.async_buy_vip`, :meth:`MamClient.async_buy_upload`; see
+:mod:`.bonus_buy`) go through the same exchange, with three differences: they are sent to
+``www.myanonamouse.net`` only; aiohttp may never re-send them (a dropped connection is not
+retried); and every failure after the request may have reached MAM (timeout, dropped
+connection, 5xx, unreadable answer) is :class:`MamPurchaseUnknownError`, never a plain
+connection error, so that the caller settles it from the account instead of buying again.
+
 The cookie value is a password: it never appears in logs or error messages. Whatever text came
 from outside (a body echo, an aiohttp error) has every ``mam_id=<value>`` and every cookie value
 the client knows cut out; errors raised while parsing MAM's answer (which quote raw header lines,
@@ -40,6 +47,19 @@ import aiohttp
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
+from .bonus_buy import (
+    MAX_PURCHASE_BYTES,
+    MamPurchaseNotAllowedError,
+    MamPurchaseRejectedError,
+    MamPurchaseUnknownError,
+    PurchaseKind,
+    PurchaseReceipt,
+    check_purchase_host,
+    check_upload_amount,
+    no_resend,
+    parse_purchase_body,
+    purchase_path,
+)
 from .errors import (
     MamAuthError,
     MamConnectionError,
@@ -65,6 +85,8 @@ MAX_ACCOUNT_BYTES = 256 * 1024
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 _CLOSED_MESSAGE = "MyAnonamouse client closed"
+# Transport failures that happen before a request is sent (nothing can have been applied).
+_NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 # Characters that cannot be part of a cookie value (and would let a value inject headers).
 _BAD_COOKIE_CHARS = re.compile(r'[\s;,"\\\x00-\x1f\x7f]')
@@ -114,6 +136,11 @@ def _snippet(text: str) -> str:
 def scrub_cookies(text: str) -> str:
     """``text`` with the value of every ``mam_id=<value>`` (any case, ``:`` too) replaced."""
     return _COOKIE_PAIR_RE.sub(r"\1***", text)
+
+
+def _log_path(path: str) -> str:
+    """The path without its query (a purchase's cache-buster would make every line unique)."""
+    return path.split("?", 1)[0] if path.startswith("json/") else path
 
 
 def _size_text(size: int) -> str:
@@ -204,6 +231,45 @@ class MamClient:
             path, accept="text/html,application/xhtml+xml", limit=MAX_PAGE_BYTES, what="page"
         )
 
+    async def async_buy_vip(self) -> PurchaseReceipt:
+        """Buy VIP up to MAM's ~90-day cap: ``spendtype=VIP&duration=max`` (never ``amount=``).
+
+        Raises :class:`MamPurchaseRejectedError` when MAM refuses (its text in ``error``),
+        :class:`MamPurchaseUnknownError` when MAM may have applied it but the answer was lost,
+        :class:`MamPurchaseNotAllowedError` (nothing sent) for a host other than www, and the
+        usual :class:`MamAuthError` / :class:`MamRateLimitedError` / :class:`MamConnectionError`
+        when nothing was bought.
+        """
+        return await self._buy("vip", None)
+
+    async def async_buy_upload(self, amount_gb: int) -> PurchaseReceipt:
+        """Buy ``amount_gb`` GB of upload credit (a whole number, at least 50; 500 points/GB).
+
+        Failures as :meth:`async_buy_vip`; a bad amount is refused before anything is sent.
+        """
+        check_upload_amount(amount_gb)
+        return await self._buy("upload", amount_gb)
+
+    async def _buy(self, kind: PurchaseKind, amount_gb: int | None) -> PurchaseReceipt:
+        check_purchase_host(self._base_url)
+        stamp_ms = int(self._clock().timestamp() * 1000)  # MAM's tools send a cache-buster
+        body = await self._request(
+            purchase_path(kind, amount_gb, stamp_ms),
+            accept="application/json",
+            limit=MAX_PURCHASE_BYTES,
+            what="purchase answer",
+            purchase=True,
+        )
+        try:
+            return parse_purchase_body(body, kind)
+        except MamPurchaseRejectedError as err:
+            rejected = self._scrub(err.error)
+        except MamAuthError as err:
+            raise MamAuthError(self._scrub(str(err))) from None
+        except MamPayloadError as err:
+            raise MamPurchaseUnknownError(f"Unreadable purchase answer: {err}") from None
+        raise MamPurchaseRejectedError(rejected)
+
     async def async_close(self) -> None:
         """Refuse new requests; return once an exchange in flight has finished.
 
@@ -215,11 +281,15 @@ class MamClient:
         while self._exchanges:
             await asyncio.wait(set(self._exchanges))
 
-    async def _request(self, path: str, *, accept: str, limit: int, what: str) -> str:
+    async def _request(
+        self, path: str, *, accept: str, limit: int, what: str, purchase: bool = False
+    ) -> str:
         if self._closed:
             raise MamConnectionError(_CLOSED_MESSAGE)
         flight = _Flight()
-        task = asyncio.create_task(self._exchange(path, accept, limit, what, flight))
+        task = asyncio.create_task(
+            self._exchange(path, accept, limit, what, flight, purchase=purchase)
+        )
         self._exchanges.add(task)
         task.add_done_callback(self._exchange_done)
         try:
@@ -235,9 +305,13 @@ class MamClient:
             task.exception()  # retrieved: a cancelled caller's failure is not "never retrieved"
 
     async def _exchange(
-        self, path: str, accept: str, limit: int, what: str, flight: _Flight
+        self, path: str, accept: str, limit: int, what: str, flight: _Flight, *, purchase: bool
     ) -> str:
-        """Send, read, adopt and persist a rotated cookie; runs to completion once sent."""
+        """Send, read, adopt and persist a rotated cookie; runs to completion once sent.
+
+        A ``purchase`` is never re-sent by aiohttp (:func:`.bonus_buy.no_resend`), and every
+        failure after sending is :class:`MamPurchaseUnknownError`.
+        """
         async with self._lock:
             if self._closed:
                 raise MamConnectionError(_CLOSED_MESSAGE)
@@ -246,6 +320,7 @@ class MamClient:
             flight.sending = True
             rotated = False
             failure: str | None = None
+            maybe_applied = False
             answer: tuple[int, CIMultiDictProxy[str], str] | None = None
             try:
                 try:
@@ -258,25 +333,39 @@ class MamClient:
                         },
                         allow_redirects=False,
                         timeout=self._timeout,
+                        middlewares=(no_resend,) if purchase else None,
                     ) as resp:
                         rotated = self._adopt_rotated_cookie(resp)
                         body = await self._read_body(resp, limit, what)
                         answer = resp.status, resp.headers, body
                 except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
                     # RuntimeError: the session was closed under us (entry unloading).
-                    _LOGGER.debug("GET %s failed: %s", path, type(err).__name__)
+                    _LOGGER.debug("GET %s failed: %s", _log_path(path), type(err).__name__)
                     failure = self._describe(err)
+                    maybe_applied = purchase and not isinstance(err, _NOT_SENT_ERRORS)
+                except MamPayloadError as err:  # a body over the cap
+                    if not purchase:
+                        raise
+                    failure, maybe_applied = str(err), True
             finally:  # persist a rotated cookie even when the request then failed
                 if rotated and self._on_cookie_rotated is not None:
                     await self._on_cookie_rotated(self._mam_id)
             if answer is None:
                 # Raised outside the except clause: aiohttp's exception (whose text may quote
                 # headers) is neither the cause nor the context of ours.
+                if maybe_applied:
+                    raise MamPurchaseUnknownError(
+                        f"No answer from MyAnonamouse to the purchase: {failure}"
+                    )
                 raise MamConnectionError(f"Cannot reach MyAnonamouse: {failure}")
             status, headers, body = answer
-            _LOGGER.debug("GET %s -> HTTP %s", path, status)
+            _LOGGER.debug("GET %s -> HTTP %s", _log_path(path), status)
             if status == 429:
                 await self._back_off(headers)
+            if purchase and status >= 500:
+                raise MamPurchaseUnknownError(
+                    f"MyAnonamouse answered the purchase with HTTP {status}"
+                )
             return self._check_response(status, headers, body)
 
     async def _read_body(self, resp: aiohttp.ClientResponse, limit: int, what: str) -> str:
@@ -394,7 +483,11 @@ __all__ = [
     "MamConnectionError",
     "MamError",
     "MamPayloadError",
+    "MamPurchaseNotAllowedError",
+    "MamPurchaseRejectedError",
+    "MamPurchaseUnknownError",
     "MamRateLimitedError",
+    "PurchaseReceipt",
     "normalize_mam_id",
     "parse_account_body",
     "scrub_cookies",

@@ -28,6 +28,11 @@ Schema (``PRAGMA user_version`` = number of applied :data:`MIGRATIONS`):
   ``event_details`` = ``{"refreshed_at", "events": [...]}``) of the newest version are
   rewritten by every refresh, so the newest row always answers ``get_status``'s rules shape.
 * ``event_status``: one row per announced event occurrence, ``active`` 1 while announced.
+* ``purchases`` (migration 2, SPEC §10): the purchase ledger, one row per purchase attempt or
+  dry run, the SPEC's columns plus ``intent_id``. ``amount`` is GB for upload credit and days
+  added for VIP; ``cost`` is bonus points; ``success``/``dry_run`` are 0/1. ``intent_id`` is
+  unique: the executor writes a settled intent's row again after a crash, and the second write
+  is ignored (:meth:`RulesStore.add_purchase`).
 
 Timestamps are ISO-8601 UTC strings with a ``Z`` suffix, to the second (they compare as text).
 """
@@ -75,6 +80,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX event_status_entry_active ON event_status (entry_id, active)",
     ),
+    (
+        """CREATE TABLE purchases (
+            id INTEGER PRIMARY KEY,
+            entry_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('vip', 'upload')),
+            amount REAL,
+            cost REAL,
+            reason TEXT NOT NULL
+                CHECK (reason IN ('manual', 'vip_renewal', 'emergency', 'surplus')),
+            success INTEGER NOT NULL,
+            dry_run INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            points_before REAL,
+            points_after REAL,
+            intent_id TEXT UNIQUE
+        )""",
+        "CREATE INDEX purchases_entry ON purchases (entry_id, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 DIFF_MAX_CHARS = 2000
@@ -107,6 +131,23 @@ SCHEMA_COLUMNS: dict[str, frozenset[str]] = {
             "active",
             "description",
             "source_url",
+        }
+    ),
+    "purchases": frozenset(
+        {
+            "id",
+            "entry_id",
+            "created_at",
+            "kind",
+            "amount",
+            "cost",
+            "reason",
+            "success",
+            "dry_run",
+            "error",
+            "points_before",
+            "points_after",
+            "intent_id",
         }
     ),
 }
@@ -188,6 +229,30 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class PurchaseRow:
+    """One row of ``purchases`` (SPEC §10): a purchase attempt or dry run and how it ended.
+
+    ``id`` is None until stored. ``intent_id`` identifies the executor's intent the row settles
+    (unique: writing it twice stores it once); None for attempts that never became an intent
+    (refused before anything was sent).
+    """
+
+    entry_id: str
+    created_at: datetime
+    kind: str  # "vip" / "upload"
+    amount: float | None  # GB of upload credit; days of VIP added
+    cost: float | None  # bonus points
+    reason: str  # "manual" / "vip_renewal" / "emergency" / "surplus"
+    success: bool
+    dry_run: bool
+    error: str | None
+    points_before: float | None
+    points_after: float | None
+    intent_id: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
 class RefreshResult:
     """What a refresh changed: the HA layer fires its bus events from this."""
 
@@ -217,6 +282,24 @@ def _event_row(row: sqlite3.Row) -> EventRow:
         active=bool(row["active"]),
         description=row["description"],
         source_url=row["source_url"],
+    )
+
+
+def _purchase_row(row: sqlite3.Row) -> PurchaseRow:
+    return PurchaseRow(
+        entry_id=row["entry_id"],
+        created_at=_time(row["created_at"]),
+        kind=row["kind"],
+        amount=row["amount"],
+        cost=row["cost"],
+        reason=row["reason"],
+        success=bool(row["success"]),
+        dry_run=bool(row["dry_run"]),
+        error=row["error"],
+        points_before=row["points_before"],
+        points_after=row["points_after"],
+        intent_id=row["intent_id"],
+        id=row["id"],
     )
 
 
@@ -398,6 +481,62 @@ class RulesStore:
         with self._write() as conn:
             conn.execute("DELETE FROM rule_versions WHERE entry_id = ?", (entry_id,))
             conn.execute("DELETE FROM event_status WHERE entry_id = ?", (entry_id,))
+            conn.execute("DELETE FROM purchases WHERE entry_id = ?", (entry_id,))
+
+    # -- the purchase ledger (SPEC §10) --------------------------------------------------------
+
+    def add_purchase(self, row: PurchaseRow) -> int:
+        """Store one ledger row; return its id.
+
+        A row whose ``intent_id`` is already stored is not written again: the id of the stored
+        row is returned (the executor re-writes a settled intent's row after a crash).
+        """
+        with self._write() as conn:
+            if row.intent_id is not None:
+                found = conn.execute(
+                    "SELECT id FROM purchases WHERE intent_id = ?", (row.intent_id,)
+                ).fetchone()
+                if found is not None:
+                    return int(found["id"])
+            cursor = conn.execute(
+                "INSERT INTO purchases (entry_id, created_at, kind, amount, cost, reason, success,"
+                " dry_run, error, points_before, points_after, intent_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.entry_id,
+                    _iso(row.created_at),
+                    row.kind,
+                    row.amount,
+                    row.cost,
+                    row.reason,
+                    int(row.success),
+                    int(row.dry_run),
+                    row.error,
+                    row.points_before,
+                    row.points_after,
+                    row.intent_id,
+                ),
+            )
+            return cast("int", cursor.lastrowid)
+
+    def purchases(self, entry_id: str, limit: int = 20) -> list[PurchaseRow]:
+        """The newest ``limit`` ledger rows of ``entry_id``, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM purchases WHERE entry_id = ? ORDER BY id DESC LIMIT ?",
+                (entry_id, limit),
+            ).fetchall()
+        return [_purchase_row(row) for row in rows]
+
+    def last_purchase(self, entry_id: str) -> PurchaseRow | None:
+        """The newest ledger row of ``entry_id`` (the ``last_purchase`` sensor), or None."""
+        rows = self.purchases(entry_id, limit=1)
+        return rows[0] if rows else None
+
+    def delete_purchases(self, entry_id: str) -> None:
+        """Forget the ledger of ``entry_id`` (its config entry was removed)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM purchases WHERE entry_id = ?", (entry_id,))
 
     def record_refresh(
         self,

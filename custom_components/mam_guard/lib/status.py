@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+import math
 from typing import Literal
 
 type VipStatus = Literal["healthy", "warning", "critical", "inactive"]
@@ -49,15 +50,58 @@ def ratio_status(ratio: float | None, *, emergency: bool, threshold: float) -> R
     return "normal"
 
 
-def download_allowed(*, emergency: bool, is_paid: bool, is_vip_critical: bool) -> tuple[bool, str]:
-    """SPEC §3: only a paid, non-VIP-critical download during an emergency is refused."""
+def download_allowed(
+    *,
+    emergency: bool,
+    is_paid: bool,
+    is_vip_critical: bool,
+    unsatisfied: int | None = None,
+    unsatisfied_limit: int | None = None,
+    size_bytes: int | None = None,
+    buffer_bytes: float | None = None,
+) -> tuple[bool, str]:
+    """SPEC §3/§10: may this download start? Refusals in the SPEC's order of precedence.
+
+    ``ratio_emergency`` (a paid, non-VIP-critical download during an emergency), then
+    ``unsatisfied_limit`` (any new download once MAM's unsatisfied limit is reached: MAM itself
+    refuses it), then ``insufficient_buffer`` (a paid download larger than what can still be
+    downloaded before the ratio reaches the threshold). Unknown values never refuse.
+    """
+    if emergency and is_paid and not is_vip_critical:
+        return False, "ratio_emergency"
+    if (
+        unsatisfied is not None
+        and unsatisfied_limit is not None
+        and unsatisfied >= unsatisfied_limit
+    ):
+        return False, "unsatisfied_limit"
+    if (
+        is_paid
+        and size_bytes is not None
+        and buffer_bytes is not None
+        and size_bytes > buffer_bytes
+    ):
+        return False, "insufficient_buffer"
     if not emergency:
         return True, "no_emergency"
     if not is_paid:
         return True, "freeleech_allowed"
-    if is_vip_critical:
-        return True, "vip_critical_allowed"
-    return False, "ratio_emergency"
+    return True, "vip_critical_allowed"
+
+
+def ratio_buffer(uploaded: int, downloaded: int, threshold: float) -> float:
+    """Bytes that can still be downloaded before the ratio reaches ``threshold`` (0 below it).
+
+    SPEC §10: ``uploaded / threshold - downloaded``. A threshold of 0 means no limit: infinite.
+    """
+    if threshold <= 0:
+        return math.inf
+    return max(0.0, uploaded / threshold - downloaded)
+
+
+def upload_needed(uploaded: int, downloaded: int, target: float) -> float:
+    """Bytes of upload needed to bring the ratio above ``target`` (0 when it already is)."""
+    return max(0.0, target * downloaded - uploaded)
 
 
 def protection_state(

@@ -1,7 +1,4 @@
-"""The mam_guard demo stack: MAM simulator, a real qBittorrent and a real Home Assistant.
-
-Started by ``scripts/develop`` (interactive demo) and ``scripts/e2e`` (headless end-to-end check)
-as ``python -m scripts.demo_stack``. Everything it writes lives in ``--dir`` (under ``.demo/``).
+"""The demo stack: MAM simulator, a real qBittorrent and a real Home Assistant, supervised.
 
 1. the MAM simulator (in this process) with the realistic rules pages, account ``FixtureUser``;
 2. ``qbittorrent-nox`` (``tests.support.qbt_daemon``) with six real torrents: two paid MAM
@@ -11,20 +8,22 @@ as ``python -m scripts.demo_stack``. Everything it writes lives in ``--dir`` (un
    (a browser on this machine needs no password), the YAML dashboard ``dashboards/mam_guard.yaml``
    and an automation from the notify blueprint. Onboarding and the mam_guard config entry go
    through HA's REST API like the UI's do (see :func:`write_ha_config` for the two things seeded
-   in ``.storage`` instead); a day of ratio statistics is imported so the graph has a history.
+   in ``.storage`` instead); a week of ratio statistics is imported so the graph has a history.
 
-``--scenario emergency`` drops the simulated ratio below 1.00 after ``--emergency-after`` seconds
-and recovers ``--emergency-for`` seconds later. The account is polled every 5 minutes, so after
-each change the launcher asks HA for an immediate poll (``homeassistant.update_entity`` on the
-ratio sensor): no integration code is patched. Ctrl-C (or SIGTERM) stops HA, qBittorrent and the
-simulator; the children also get SIGTERM from the kernel if this process dies.
+While the demo runs, :meth:`Stack.supervise` watches the two child processes: Home Assistant
+exiting ends the demo with its log tail; qBittorrent exiting (a crash, an OOM kill, someone's
+``kill``) is reported with its exit status and log, and qBittorrent is started again with the
+same profile and port, so its torrents and settings come back and mam_guard finishes whatever it
+could not do meanwhile. After :data:`QBT_MAX_RESTARTS` such restarts the demo stops instead: a
+demo whose qBittorrent keeps dying would only show errors. An outage on purpose (the e2e's
+"qBittorrent down" step) goes through :meth:`Stack.stop_qbittorrent` and
+:meth:`Stack.restart_qbittorrent` and is not reported.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 import contextlib
 import ctypes
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from tests.support.qbt_daemon import QbtDaemon, free_port, start_qbt, stop_proce
 from tests.support.qbt_helpers import add_torrents, wait_states
 from tests.support.torrents import MAM_ANNOUNCE, OTHER_ANNOUNCE, TorrentFile, make_torrent
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HASS = REPO / ".venv" / "bin" / "hass"
 PREFIX = "mam_fixtureuser"  # entity id prefix: "MAM " + the simulator's username FixtureUser
 RATIO_ENTITY = f"sensor.{PREFIX}_ratio"
@@ -57,6 +56,7 @@ EMERGENCY_ENTITY = f"binary_sensor.{PREFIX}_ratio_emergency"
 QBT_ENTITIES = (f"sensor.{PREFIX}_seeding_allocation", f"sensor.{PREFIX}_stalled_mam_torrents")
 AUTOMATION_ENTITY = "automation.mam_guard_emergency_notification"
 DASHBOARD_PATH = "mam-guard"
+QBT_MAX_RESTARTS = 3  # unexpected qBittorrent exits the demo recovers from (Stack.supervise)
 DEMO_COOKIE = "demo-session-cookie"
 HA_USER, HA_PASSWORD = "demo", "demo-password"
 GiB = 1024**3
@@ -110,7 +110,7 @@ DEMO_TORRENTS = (
 )
 
 CONFIGURATION_YAML = """\
-# Written by scripts/demo_stack.py for the mam_guard demo; the whole folder is thrown away.
+# Written by scripts/demo/stack.py for the mam_guard demo; the whole folder is thrown away.
 homeassistant:
   name: MAM Guard demo
   country: US
@@ -128,6 +128,7 @@ recorder:
   commit_interval: 1
   purge_keep_days: 1
 history:
+logbook:
 automation:
   - id: mam_guard_demo_notify
     alias: MAM Guard emergency notification
@@ -235,16 +236,29 @@ class HomeAssistant:
             self.proc.kill()
             await self.proc.wait()
 
-    def _check_alive(self) -> None:
-        if self.proc is not None and self.proc.returncode is not None:
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise HaError(f"hass exited with {self.proc.returncode}:\n{tail}")
+    def exited(self) -> str | None:
+        """How the hass process ended ("exited with 1", "was killed by SIGKILL"), None if alive."""
+        if self.proc is None or self.proc.returncode is None:
+            return None
+        return _how_it_ended(self.proc.returncode)
+
+    def log_tail(self, lines: int = 12) -> str:
+        """The last lines of hass's output, indented for the launcher's log."""
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+        return "  " + "\n  ".join(tail)
+
+    def check_alive(self) -> None:
+        """Raise HaError with the end of its log when the hass process has exited."""
+        if (how := self.exited()) is not None:
+            raise HaError(
+                f"Home Assistant {how}; {self.log_path.name} ends with:\n{self.log_tail()}"
+            )
 
     async def wait_up(self, within: float = 120.0) -> None:
         """Wait until the HTTP server answers (onboarding views need no auth)."""
         deadline = time.monotonic() + within
         while True:
-            self._check_alive()
+            self.check_alive()
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with self.http.get(f"{self.base}/api/onboarding") as resp:
                     if resp.status == 200:
@@ -351,7 +365,7 @@ class HomeAssistant:
         """Wait for the core state RUNNING; refuse recovery mode (the frontend is missing)."""
         deadline = time.monotonic() + within
         while True:
-            self._check_alive()
+            self.check_alive()
             config: dict[str, Any] = await self.request("GET", "/api/config")
             if config.get("recovery_mode"):
                 raise HaError("Home Assistant started in recovery mode (is hass_frontend missing?)")
@@ -384,7 +398,7 @@ class HomeAssistant:
         deadline = time.monotonic() + within
         last: dict[str, Any] | None = None
         while True:
-            self._check_alive()
+            self.check_alive()
             last = await self.state(entity_id)
             if last is not None and accept(last["state"]):
                 return last
@@ -392,6 +406,12 @@ class HomeAssistant:
                 shown = None if last is None else last["state"]
                 raise HaError(f"{entity_id} still {shown!r} after {within:.0f} s")
             await asyncio.sleep(0.5)
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with {returncode}"
 
 
 def _is_number(value: str) -> bool:
@@ -416,6 +436,8 @@ class Stack:
         self.torrents: dict[str, DemoTorrent] = {}  # info hash -> torrent
         self.ha = HomeAssistant(workdir / "config", ha_port, workdir / "logs" / "hass.out")
         self.entry_id = ""
+        self.qbt_down_on_purpose = False  # stop_qbittorrent(): the supervisor stays quiet
+        self.qbt_restarts = 0  # after an unexpected exit (see supervise)
 
     @property
     def daemon(self) -> QbtDaemon:
@@ -461,8 +483,8 @@ class Stack:
         await self.ha.wait_state(EMERGENCY_ENTITY, lambda s: s in {"on", "off"})
         await self.seed_ratio_history()
 
-    async def seed_ratio_history(self, hours: int = 24) -> None:
-        """A day of hourly ratio statistics, so the history graph is not a lone dot at first.
+    async def seed_ratio_history(self, hours: int = 7 * 24) -> None:
+        """A week of hourly ratio statistics, so the week's graph is not a lone dot at first.
 
         Demo data only (the config is thrown away): the ratio drifted down from 1.31 towards
         today's value, which is what makes a ratio emergency plausible. Uses the recorder's
@@ -513,6 +535,87 @@ class Stack:
         self.qbt = start_qbt(self.dir / "qbittorrent", port=self.qbt_port)
         self.record_pid("qbittorrent-nox", self.qbt.proc.pid)
         log(f"qBittorrent on {self.qbt.url} (started in {self.qbt.startup_s:.1f} s)")
+
+    async def stop_qbittorrent(self) -> None:
+        """Stop qBittorrent on purpose (an outage to show); the supervisor does not restart it."""
+        self.qbt_down_on_purpose = True
+        await asyncio.to_thread(stop_process, self.daemon.proc)
+        log("qBittorrent stopped on purpose (an outage)")
+
+    async def restart_qbittorrent(self, within: float = 30.0) -> None:
+        """Start qBittorrent again with the same command line: same profile, port and torrents.
+
+        ``start_qbt`` would rewrite qBittorrent.conf, losing the preferences set since (the
+        demo's, or an emergency's): a restart must find them as a real restart would.
+        """
+        daemon = self.daemon
+        home = daemon.inner(daemon.workdir)
+        with daemon.log_path.open("ab") as out:
+            proc = subprocess.Popen(  # noqa: S603, ASYNC220 - our own argv; returns at once
+                daemon.proc.args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - a prctl call, no Python
+                env={**os.environ, "HOME": home, "QBT_CONFIRM_LEGAL_NOTICE": "1"},
+            )
+        daemon.proc = proc
+        self.record_pid("qbittorrent-nox", proc.pid)
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while True:
+                if proc.poll() is not None:
+                    raise HaError(
+                        f"qBittorrent exited at once (rc {proc.returncode}): see {daemon.log_path}"
+                    )
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(f"{daemon.url}/api/v2/app/version"):
+                        break  # any answer (403 before login): the Web UI is up
+                if time.monotonic() > deadline:
+                    raise HaError(f"qBittorrent did not come back within {within:.0f} s")
+                await asyncio.sleep(0.1)
+        self.qbt_down_on_purpose = False
+        log(f"qBittorrent started again (pid {proc.pid}, same profile, port and torrents)")
+
+    def qbt_log(self) -> Path:
+        """qBittorrent's own log (its stdout says little), or its stdout when there is none."""
+        own = self.daemon.workdir / "profile" / "qBittorrent" / "data" / "logs" / "qbittorrent.log"
+        return own if own.exists() else self.daemon.log_path
+
+    async def supervise(self, interval: float = 1.0) -> None:
+        """Watch the children until cancelled; raise HaError when the demo cannot go on.
+
+        Home Assistant exiting ends the demo. qBittorrent exiting unexpectedly is reported with
+        its exit status and log, then it is started again (see the module docstring).
+        """
+        while True:
+            await asyncio.sleep(interval)
+            if (ha_how := self.ha.exited()) is not None:
+                log(
+                    f"Home Assistant {ha_how}: the demo cannot go on. "
+                    f"{self.ha.log_path.relative_to(REPO)} ends with:\n{self.ha.log_tail()}"
+                )
+                raise HaError(f"Home Assistant {ha_how}")
+            proc = self.daemon.proc
+            if proc.poll() is None or self.qbt_down_on_purpose:
+                continue
+            how = _how_it_ended(proc.returncode)
+            qbt_log = self.qbt_log()
+            tail = qbt_log.read_text(errors="replace").strip().splitlines()[-3:]
+            log(
+                f"qBittorrent (pid {proc.pid}) {how}. Until it is back, mam_guard cannot reach it "
+                "(during an emergency its protection sensor says so). "
+                f"{qbt_log.relative_to(REPO)} ends with:\n  " + "\n  ".join(tail)
+            )
+            if self.qbt_restarts >= QBT_MAX_RESTARTS:
+                raise HaError(
+                    f"qBittorrent died {self.qbt_restarts + 1} times: stopping the demo "
+                    f"(see {self.qbt_log().relative_to(REPO)})"
+                )
+            self.qbt_restarts += 1
+            log(f"starting qBittorrent again (restart {self.qbt_restarts} of {QBT_MAX_RESTARTS})")
+            await self.restart_qbittorrent()
 
     @contextlib.asynccontextmanager
     async def qbt_client(self) -> AsyncIterator[APIClient]:
@@ -583,7 +686,7 @@ def stop_leftovers(workdir: Path) -> None:
         except OSError:
             continue  # gone
         if name == "launcher":
-            if "scripts.demo_stack" in cmdline and pid != os.getpid():
+            if "scripts.demo" in cmdline and pid != os.getpid():
                 raise HaError(f"a demo is still running in {workdir} (pid {pid}): stop it first")
             continue
         if str(workdir) not in cmdline:
@@ -643,154 +746,3 @@ def _write_store(storage: Path, key: str, version: tuple[int, int], data: object
     major, minor = version
     body = {"version": major, "minor_version": minor, "key": key, "data": data}
     (storage / key).write_text(json.dumps(body, indent=2))
-
-
-async def emergency_scenario(stack: Stack, start_after: float, duration: float) -> None:
-    """Ratio below 1.00 after ``start_after`` s, back above it ``duration`` s later."""
-    log(f"scenario: the ratio drops to {ACCOUNT_EMERGENCY['ratio']} in {start_after:.0f} s")
-    await asyncio.sleep(start_after)
-    stack.set_account(ACCOUNT_EMERGENCY)
-    await stack.poll_now()
-    log(
-        f"scenario: ratio is now {ACCOUNT_EMERGENCY['ratio']} -> emergency "
-        f"(recovery to {ACCOUNT_RECOVERED['ratio']} in {duration:.0f} s)"
-    )
-    await asyncio.sleep(duration)
-    stack.set_account(ACCOUNT_RECOVERED)
-    await stack.poll_now()
-    log(f"scenario: ratio recovered to {ACCOUNT_RECOVERED['ratio']} -> the freeze is released")
-
-
-def guide(stack: Stack, args: argparse.Namespace) -> str:
-    """What to open and what to try, printed once the stack is ready."""
-    ha, sim = stack.ha.base, stack.sim.base_url
-    token = (stack.dir / "token").relative_to(REPO)
-    auth = f'-H "Authorization: Bearer $(cat {token})"'
-    scenario = (
-        f"The emergency scenario runs by itself: ratio {ACCOUNT_EMERGENCY['ratio']} "
-        f"in {args.emergency_after:.0f} s, recovery {args.emergency_for:.0f} s later."
-        if args.scenario == "emergency"
-        else "Re-run with --scenario emergency to watch a freeze and its release happen by itself."
-    )
-    qbt = stack.daemon
-    logs = [stack.ha.log_path, stack.dir / "config" / "home-assistant.log"]
-    return f"""
-MAM Guard demo is ready.
-
-  Dashboard      {ha}/{DASHBOARD_PATH}
-                 (no login needed from this machine; else user {HA_USER!r}, {HA_PASSWORD!r})
-  Integration    {ha}/config/integrations/integration/mam_guard
-  qBittorrent    {qbt.url}  (user {qbt.username!r}, password {qbt.password!r})
-  MAM simulator  {sim}/_sim/state  (control API: GET shows, POST changes the account)
-  Logs           {", ".join(str(p.relative_to(REPO)) for p in logs)}
-
-{scenario}
-
-Trigger an emergency by hand: set the simulated ratio, then make mam_guard poll now (it polls
-MAM every 5 minutes; homeassistant.update_entity on the ratio sensor refreshes it at once, also
-from Developer tools > Actions):
-
-  curl -s -X POST -d '{{"ratio": 0.95}}' {sim}/_sim/state >/dev/null
-  curl -s -X POST {auth} \\
-       -d '{{"entity_id": "{RATIO_ENTITY}"}}' \\
-       {ha}/api/services/homeassistant/update_entity
-
-Two paid MAM downloads are stopped and tagged mam_guard_frozen, the seeds are force-started
-(mam_guard_forced), max active uploads/torrents go to 50, the upload limit and the alternative
-speed limits are lifted; the freeleech-tagged and the non-MAM download are left alone. Recover
-with {{"ratio": 1.15}} and the same update_entity call: everything is undone. The dashboard shows
-the counts, the allocation and the ratio history; the blueprint automation adds a notification.
-
-Ctrl-C stops Home Assistant, qBittorrent and the simulator.
-"""
-
-
-def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
-    """Command line of the launcher (scripts/develop passes its arguments through)."""
-    parser = argparse.ArgumentParser(prog="scripts/develop", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=REPO / ".demo" / "develop")
-    parser.add_argument("--port", type=int, default=8123, help="Home Assistant port (if free)")
-    parser.add_argument("--sim-port", type=int, default=8765, help="MAM simulator port (if free)")
-    parser.add_argument("--qbt-port", type=int, default=8080, help="qBittorrent port (if free)")
-    parser.add_argument("--headless", action="store_true", help="free ports only, no guide")
-    parser.add_argument("--scenario", choices=("none", "emergency"), default="none")
-    parser.add_argument("--emergency-after", type=float, default=60.0, metavar="SECONDS")
-    parser.add_argument("--emergency-for", type=float, default=180.0, metavar="SECONDS")
-    parser.add_argument(
-        "--exit-after-check",
-        action="store_true",
-        help="run the end-to-end checks (scripts/e2e; they drive the emergency scenario "
-        "themselves, at full speed), then stop everything",
-    )
-    parser.add_argument(
-        "--screenshot",
-        type=Path,
-        default=REPO / "docs" / "screenshot.png",
-        help="with --exit-after-check: where the dashboard screenshot goes",
-    )
-    parser.add_argument(
-        "--results", type=Path, help="with --exit-after-check: write {passed, failed} JSON here"
-    )
-    return parser.parse_args(None if argv is None else list(argv))
-
-
-async def run(args: argparse.Namespace) -> int:
-    """Start, then either check and stop, or serve until interrupted."""
-    started = float(os.environ.get("DEMO_T0") or time.time())
-    fixed = not args.headless
-    stack = Stack(
-        args.dir.resolve(),
-        ha_port=pick_port(args.port, fixed=fixed),
-        sim_port=pick_port(args.sim_port, fixed=fixed),
-        qbt_port=pick_port(args.qbt_port, fixed=fixed),
-    )
-    try:
-        await stack.start()
-        log(f"ready in {time.time() - started:.1f} s: {stack.ha.base}/{DASHBOARD_PATH}")
-        if args.exit_after_check:
-            from scripts.demo_checks import run_checks  # noqa: PLC0415 - only the e2e needs it
-
-            return await run_checks(stack, args.screenshot, args.results)
-        if not args.headless:
-            print(guide(stack, args), flush=True)
-        if args.scenario == "emergency":
-            await emergency_scenario(stack, args.emergency_after, args.emergency_for)
-        await asyncio.Event().wait()  # until Ctrl-C / SIGTERM cancels us
-        return 0
-    finally:
-        log("stopping Home Assistant, qBittorrent and the MAM simulator")
-        await stack.stop()
-        log("stopped")
-
-
-async def _main(argv: Iterable[str] | None = None) -> int:
-    args = parse_args(argv)
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        log(f"got {signal.Signals(signum).name}")
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)  # a second Ctrl-C must not interrupt the cleanup
-            loop.add_signal_handler(sig, lambda: log("still stopping, please wait"))
-        task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        return await run(args)
-    except asyncio.CancelledError:
-        return 130
-    except HaError as err:
-        log(f"failed: {err}")
-        return 1
-
-
-def main() -> None:
-    """Entry point of ``python -m scripts.demo_stack``."""
-    sys.exit(asyncio.run(_main()))
-
-
-if __name__ == "__main__":
-    main()

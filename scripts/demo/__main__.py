@@ -1,0 +1,214 @@
+"""The launcher: ``python -m scripts.demo`` (run by ``scripts/develop`` and ``scripts/e2e``).
+
+It starts the stack (:mod:`scripts.demo.stack`), then either serves the demo until Ctrl-C
+(printing a guide; ``--scenario emergency`` plays a freeze and its release by itself) or, with
+``--exit-after-check``, runs the end-to-end checks (:mod:`scripts.demo.checks`) and stops. The
+supervisor (:meth:`Stack.supervise`) runs alongside either: a dead qBittorrent is reported and
+restarted, a dead Home Assistant ends the demo. Ctrl-C (or SIGTERM) stops HA, qBittorrent and the
+simulator; the children also get SIGTERM from the kernel if this process dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Iterable
+import os
+from pathlib import Path
+import signal
+import sys
+import time
+
+from scripts.demo.stack import (
+    ACCOUNT_EMERGENCY,
+    ACCOUNT_RECOVERED,
+    DASHBOARD_PATH,
+    HA_PASSWORD,
+    HA_USER,
+    RATIO_ENTITY,
+    REPO,
+    HaError,
+    Stack,
+    log,
+    pick_port,
+)
+
+
+async def emergency_scenario(stack: Stack, start_after: float, duration: float) -> None:
+    """Ratio below 1.00 after ``start_after`` s, back above it ``duration`` s later."""
+    log(f"scenario: the ratio drops to {ACCOUNT_EMERGENCY['ratio']} in {start_after:.0f} s")
+    await asyncio.sleep(start_after)
+    stack.set_account(ACCOUNT_EMERGENCY)
+    await stack.poll_now()
+    log(
+        f"scenario: ratio is now {ACCOUNT_EMERGENCY['ratio']} -> emergency "
+        f"(recovery to {ACCOUNT_RECOVERED['ratio']} in {duration:.0f} s)"
+    )
+    await asyncio.sleep(duration)
+    stack.set_account(ACCOUNT_RECOVERED)
+    await stack.poll_now()
+    log(f"scenario: ratio recovered to {ACCOUNT_RECOVERED['ratio']} -> the freeze is released")
+
+
+def guide(stack: Stack, args: argparse.Namespace) -> str:
+    """What to open and what to try, printed once the stack is ready."""
+    ha, sim = stack.ha.base, stack.sim.base_url
+    token = (stack.dir / "token").relative_to(REPO)
+    auth = f'-H "Authorization: Bearer $(cat {token})"'
+    scenario = (
+        f"The emergency scenario runs by itself: ratio {ACCOUNT_EMERGENCY['ratio']} "
+        f"in {args.emergency_after:.0f} s, recovery {args.emergency_for:.0f} s later."
+        if args.scenario == "emergency"
+        else "Re-run with --scenario emergency to watch a freeze and its release happen by itself."
+    )
+    qbt = stack.daemon
+    logs = [stack.ha.log_path, stack.dir / "config" / "home-assistant.log", stack.qbt_log()]
+    return f"""
+MAM Guard demo is ready.
+
+  Dashboard      {ha}/{DASHBOARD_PATH}
+                 (no login needed from this machine; else user {HA_USER!r}, {HA_PASSWORD!r})
+  Integration    {ha}/config/integrations/integration/mam_guard
+  qBittorrent    {qbt.url}  (user {qbt.username!r}, password {qbt.password!r})
+  MAM simulator  {sim}/_sim/state  (control API: GET shows, POST changes the account)
+  Logs           {", ".join(str(p.relative_to(REPO)) for p in logs)}
+
+{scenario}
+
+Trigger an emergency by hand: set the simulated ratio, then make mam_guard poll now (it polls
+MAM every 5 minutes; homeassistant.update_entity on the ratio sensor refreshes it at once, also
+from Developer tools > Actions):
+
+  curl -s -X POST -d '{{"ratio": 0.95}}' {sim}/_sim/state >/dev/null
+  curl -s -X POST {auth} \\
+       -d '{{"entity_id": "{RATIO_ENTITY}"}}' \\
+       {ha}/api/services/homeassistant/update_entity
+
+Two paid MAM downloads are stopped and tagged mam_guard_frozen, the seeds are force-started
+(mam_guard_forced), max active uploads/torrents go to 50, the upload limit and the alternative
+speed limits are lifted; the freeleech-tagged and the non-MAM download are left alone. Recover
+with {{"ratio": 1.15}} and the same update_entity call: everything is undone. The dashboard says
+whether you are protected, lists the frozen and force-started torrents, and has the Release and
+Trigger freeze buttons; the blueprint automation adds a notification.
+
+If qBittorrent exits, the demo says so and starts it again with its torrents and settings.
+
+Ctrl-C stops Home Assistant, qBittorrent and the simulator.
+"""
+
+
+def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
+    """Command line of the launcher (scripts/develop passes its arguments through)."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/develop",
+        description="A local Home Assistant with MAM Guard, a real qBittorrent and the MAM "
+        "simulator, on 127.0.0.1 only.",
+    )
+    parser.add_argument("--dir", type=Path, default=REPO / ".demo" / "develop")
+    parser.add_argument("--port", type=int, default=8123, help="Home Assistant port (if free)")
+    parser.add_argument("--sim-port", type=int, default=8765, help="MAM simulator port (if free)")
+    parser.add_argument("--qbt-port", type=int, default=8080, help="qBittorrent port (if free)")
+    parser.add_argument("--headless", action="store_true", help="free ports only, no guide")
+    parser.add_argument("--scenario", choices=("none", "emergency"), default="none")
+    parser.add_argument("--emergency-after", type=float, default=60.0, metavar="SECONDS")
+    parser.add_argument("--emergency-for", type=float, default=180.0, metavar="SECONDS")
+    parser.add_argument(
+        "--exit-after-check",
+        action="store_true",
+        help="run the end-to-end checks (scripts/e2e; they drive their own scenarios at full "
+        "speed), then stop everything",
+    )
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        default=REPO / ".demo" / "e2e-screenshot.png",
+        help="with --exit-after-check: the normal dashboard's screenshot; the others go next to "
+        "it, named <stem>-<step>.png (scripts/e2e --update-docs: docs/screenshot.png)",
+    )
+    parser.add_argument(
+        "--results", type=Path, help="with --exit-after-check: write {passed, failed} JSON here"
+    )
+    return parser.parse_args(None if argv is None else list(argv))
+
+
+async def supervised(stack: Stack, work: Awaitable[int]) -> int:
+    """Run ``work`` while the supervisor watches the children; its HaError ends the work."""
+    work_task = asyncio.ensure_future(work)
+    watch_task = asyncio.create_task(stack.supervise())
+    try:
+        await asyncio.wait({work_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work_task, watch_task):
+            task.cancel()
+        await asyncio.gather(work_task, watch_task, return_exceptions=True)
+    failure = watch_task.exception() if watch_task.done() and not watch_task.cancelled() else None
+    if failure is not None:
+        raise failure
+    return work_task.result()
+
+
+async def serve(stack: Stack, args: argparse.Namespace) -> int:
+    """The interactive demo: the scenario if asked, then wait for Ctrl-C."""
+    if not args.headless:
+        print(guide(stack, args), flush=True)
+    if args.scenario == "emergency":
+        await emergency_scenario(stack, args.emergency_after, args.emergency_for)
+    await asyncio.Event().wait()  # until Ctrl-C / SIGTERM cancels us
+    return 0
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Start, then either check and stop, or serve until interrupted."""
+    started = float(os.environ.get("DEMO_T0") or time.time())
+    fixed = not args.headless
+    stack = Stack(
+        args.dir.resolve(),
+        ha_port=pick_port(args.port, fixed=fixed),
+        sim_port=pick_port(args.sim_port, fixed=fixed),
+        qbt_port=pick_port(args.qbt_port, fixed=fixed),
+    )
+    try:
+        await stack.start()
+        log(f"ready in {time.time() - started:.1f} s: {stack.ha.base}/{DASHBOARD_PATH}")
+        if args.exit_after_check:
+            from scripts.demo.checks import run_checks  # noqa: PLC0415 - only the e2e needs it
+
+            return await supervised(stack, run_checks(stack, args.screenshot, args.results))
+        return await supervised(stack, serve(stack, args))
+    finally:
+        log("stopping Home Assistant, qBittorrent and the MAM simulator")
+        await stack.stop()
+        log("stopped")
+
+
+async def _main(argv: Iterable[str] | None = None) -> int:
+    args = parse_args(argv)
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        log(f"got {signal.Signals(signum).name}")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)  # a second Ctrl-C must not interrupt the cleanup
+            loop.add_signal_handler(sig, lambda: log("still stopping, please wait"))
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await run(args)
+    except asyncio.CancelledError:
+        return 130
+    except HaError as err:
+        log(f"failed: {err}")
+        return 1
+
+
+def main() -> None:
+    """Entry point of ``python -m scripts.demo``."""
+    sys.exit(asyncio.run(_main()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,836 @@
+"""End-to-end checks on a running demo stack (``scripts/e2e``; SPEC §2-§4 through real services).
+
+The launcher (``python -m scripts.demo --exit-after-check``) starts the stack, then
+:func:`run_checks` plays these steps. Each is checked through Home Assistant's REST API and
+qBittorrent's API, and the dashboard (or form) it leaves is opened in headless Chromium, checked in
+the rendered page and saved as a screenshot:
+
+1. **normal**: the entry came from the REST config flow and is loaded, every dashboard entity
+   exists and is available, the start was quiet (no "Invalid config" notification, no integration
+   failed to set up), HA listens on 127.0.0.1 only, the rules pages were fetched; protection
+   ``idle``, no emergency values shown, *Release freeze* unavailable. Screenshot ``<stem>.png``.
+2. **emergency**: ratio 0.97 and an immediate poll. qBittorrent: paid MAM downloads stopped and
+   tagged ``mam_guard_frozen``, the freeleech-tagged and the non-MAM download untouched, seeds
+   force-started and tagged ``mam_guard_forced``, capacity raised, upload limits off. HA:
+   protection ``protected``, the names in the ``torrents`` attributes, the blueprint's
+   notification. Screenshot ``<stem>-emergency.png`` (the list of frozen torrents).
+3. **recovery**: ratio 1.12; qBittorrent exactly as recorded before step 2.
+4. **qbittorrent-down**: qBittorrent stopped, then ratio 0.97: the emergency is declared but
+   protection says ``unreachable``, actions pending, nothing claimed frozen, and the notification
+   says so. Screenshot ``<stem>-qbittorrent-down.png``. qBittorrent started again: the freeze
+   completes (``protected``, qBittorrent as in step 2, the "applied" notification); then the
+   recovery as in step 3.
+5. **hold-off**: the *Trigger freeze* button (a manual emergency, the button then unavailable),
+   then the *Release freeze* button: qBittorrent exactly as before, ``hold_off_until`` about an hour
+   ahead. Screenshot ``<stem>-hold-off.png``.
+6. **setup-form**: Settings > Add integration > MAM Guard renders its first form without a
+   "Translation error". Screenshot ``<stem>-setup-form.png``.
+7. **options-form**: the options form of the entry, in its sections. Screenshot
+   ``<stem>-options-form.png``.
+
+Each check prints ``PASS``/``FAIL``; the totals go to ``--results`` for the shell script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
+import re
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import psutil  # type: ignore[import-untyped]
+
+from scripts.demo.browser import DASHBOARD_HEIGHT, Browser, Page, chromium
+from scripts.demo.stack import (
+    ACCOUNT_EMERGENCY,
+    ACCOUNT_RECOVERED,
+    AUTOMATION_ENTITY,
+    DASHBOARD_PATH,
+    DEMO_TORRENTS,
+    EMERGENCY_ENTITY,
+    PREFIX,
+    QBT_ENTITIES,
+    QBT_PREFS,
+    RATIO_ENTITY,
+    REPO,
+    HomeAssistant,
+    log,
+)
+
+if TYPE_CHECKING:
+    from scripts.demo.stack import Stack
+
+TAG_FROZEN, TAG_FORCED = "mam_guard_frozen", "mam_guard_forced"
+STOPPED_DL = {"pausedDL", "stoppedDL"}  # qBittorrent 4.x / 5.x
+RAISED_TO = 50
+FROZEN_SENSOR = f"sensor.{PREFIX}_frozen_torrents"
+FORCED_SENSOR = f"sensor.{PREFIX}_force_started_torrents"
+STATUS_SENSOR = f"sensor.{PREFIX}_ratio_status"
+PROTECTION_SENSOR = f"sensor.{PREFIX}_protection"
+ALLOCATION_SENSOR = f"sensor.{PREFIX}_seeding_allocation"
+RULES_SENSOR = f"sensor.{PREFIX}_rules_version"
+RELEASE_BUTTON = f"button.{PREFIX}_release_freeze"
+TRIGGER_BUTTON = f"button.{PREFIX}_trigger_freeze"
+EVENT_SENSORS = tuple(
+    f"binary_sensor.{PREFIX}_{key}_event"
+    for key in ("freeleech", "bonus_points", "upload_multiplier")
+)
+DASHBOARD_FILE = REPO / "dashboards" / "mam_guard.yaml"
+PAID = sorted(t.name for t in DEMO_TORRENTS if t.role == "freeze")
+SEEDS = sorted(t.name for t in DEMO_TORRENTS if t.role == "seed")
+# Always on the dashboard (headings and the cards' fixed texts).
+DASHBOARD_TEXTS = ("Am I safe?", "What MAM Guard did", "What is coming", "This week", "Account")
+CARD_TAGS = (
+    "hui-markdown-card",
+    "hui-gauge-card",
+    "hui-tile-card",
+    "hui-history-graph-card",
+    "hui-logbook-card",
+    "hui-entities-card",
+)
+# HA's own messages when it could not set something up (the "Invalid config" notification).
+SETUP_FAILED = re.compile(
+    r"Setup failed for '?([a-z_]+)|Unable to set up dependencies of '?([a-z_]+)"
+)
+
+
+@dataclass(frozen=True)
+class TorrentView:
+    """What the emergency may change on a torrent."""
+
+    state: str
+    tags: frozenset[str]
+    force_start: bool
+
+
+@dataclass(frozen=True)
+class QbtView:
+    """qBittorrent as the checks see it."""
+
+    torrents: dict[str, TorrentView]
+    prefs: dict[str, Any]
+    alt_speed: int
+
+
+class Checks:
+    """Named pass/fail results, printed as they happen."""
+
+    def __init__(self) -> None:
+        """No results yet."""
+        self.passed = 0
+        self.failures: list[str] = []
+
+    def check(self, name: str, ok: bool, detail: object = "") -> bool:
+        """Record one result."""
+        if ok:
+            self.passed += 1
+            print(f"PASS {name}", flush=True)
+        else:
+            self.failures.append(name)
+            print(f"FAIL {name}: {detail}", flush=True)
+        return ok
+
+    async def eventually(
+        self,
+        name: str,
+        probe: Callable[[], Awaitable[tuple[bool, object]]],
+        *,
+        within: float = 30.0,
+    ) -> bool:
+        """Poll ``probe`` (-> ok, detail) until ok or the deadline; record one result."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                ok, detail = await probe()
+            except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
+                ok, detail = False, repr(err)
+            if ok or time.monotonic() > deadline:
+                return self.check(name, ok, detail)
+            await asyncio.sleep(0.5)
+
+
+class Screenshots:
+    """Where each step's screenshot goes: ``base`` itself, then ``<stem>-<step>.png`` next to it."""
+
+    def __init__(self, base: Path) -> None:
+        """``base`` is the normal dashboard's screenshot (docs/screenshot.png for the docs)."""
+        self.base = base
+
+    def path(self, step: str) -> Path:
+        """The file of one step (``normal`` is the base file)."""
+        if step == "normal":
+            return self.base
+        return self.base.with_name(f"{self.base.stem}-{step}{self.base.suffix}")
+
+
+# -- probes -----------------------------------------------------------------------------------
+
+
+async def qbt_view(stack: Stack) -> QbtView:
+    """Read torrents, preferences and the speed-limits mode straight from qBittorrent's API."""
+    async with stack.qbt_client() as client:
+        infos = await client.torrents.info()
+        prefs = dict(await client.app.preferences())
+        alt_speed = await client.transfer.speed_limits_mode()
+    torrents = {
+        t.hash: TorrentView(str(t.state), frozenset(t.tags), bool(t.force_start)) for t in infos
+    }
+    return QbtView(torrents, prefs, alt_speed)
+
+
+def dashboard_entities() -> set[str]:
+    """Every mam_guard entity id the YAML dashboard refers to."""
+    pattern = rf"\b(?:sensor|binary_sensor|switch|button)\.{PREFIX}_[a-z0-9_]+"
+    return set(re.findall(pattern, DASHBOARD_FILE.read_text()))
+
+
+def state_is(ha: HomeAssistant, entity_id: str, want: str) -> Callable[[], Awaitable[Any]]:
+    """Probe: the entity's state equals ``want`` (numbers compared as numbers)."""
+
+    async def probe() -> tuple[bool, object]:
+        state = await ha.state(entity_id)
+        shown = None if state is None else state["state"]
+        try:
+            ok = shown is not None and float(shown) == float(want)
+        except ValueError:
+            ok = shown == want
+        return ok, f"{entity_id} is {shown!r}, want {want!r}"
+
+    return probe
+
+
+def attributes_are(
+    ha: HomeAssistant, entity_id: str, want: dict[str, Any]
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: these attributes of the entity have exactly these values."""
+
+    async def probe() -> tuple[bool, object]:
+        state = await ha.state(entity_id)
+        attrs = {} if state is None else state["attributes"]
+        shown = {key: attrs.get(key, "<missing>") for key in want}
+        return shown == want, f"{entity_id}: {shown}, want {want}"
+
+    return probe
+
+
+def is_number(ha: HomeAssistant, entity_id: str) -> Callable[[], Awaitable[Any]]:
+    """Probe: the entity's state is a number."""
+
+    async def probe() -> tuple[bool, object]:
+        state = await ha.state(entity_id)
+        shown = None if state is None else state["state"]
+        try:
+            float(shown or "")
+        except ValueError:
+            return False, f"{entity_id} is {shown!r}"
+        return True, shown
+
+    return probe
+
+
+async def notifications(ha: HomeAssistant) -> list[dict[str, Any]]:
+    """Every persistent notification."""
+    notes: list[dict[str, Any]] = await ha.ws_command({"type": "persistent_notification/get"})
+    return notes
+
+
+async def notification(ha: HomeAssistant) -> dict[str, Any]:
+    """The blueprint automation's persistent notification (id mam_guard_emergency), or {}."""
+    for note in await notifications(ha):
+        if note.get("notification_id") == "mam_guard_emergency":
+            return dict(note)
+    return {}
+
+
+def notified(
+    ha: HomeAssistant, *, title: str, says: tuple[str, ...]
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: the blueprint's notification has this title and says all of ``says``."""
+
+    async def probe() -> tuple[bool, object]:
+        note = await notification(ha)
+        text = note.get("message", "")
+        return note.get("title") == title and all(s in text for s in says), note
+
+    return probe
+
+
+async def reason(ha: HomeAssistant) -> str:
+    """The protection sensor's plain-language reason ("" when there is none)."""
+    state = await ha.state(PROTECTION_SENSOR)
+    return "" if state is None else str(state["attributes"].get("reason") or "")
+
+
+def freeze_problems(stack: Stack, before: QbtView, now: QbtView) -> list[str]:
+    """What differs from SPEC §4's expected emergency state (empty when all is right)."""
+    problems: list[str] = []
+    for info_hash, spec in stack.torrents.items():
+        old, new = before.torrents[info_hash], now.torrents.get(info_hash)
+        if new is None:
+            problems.append(f"{spec.name}: gone")
+        elif spec.role == "freeze" and (new.state not in STOPPED_DL or TAG_FROZEN not in new.tags):
+            problems.append(f"{spec.name}: not frozen ({new})")
+        elif spec.role == "seed" and (not new.force_start or TAG_FORCED not in new.tags):
+            problems.append(f"{spec.name}: not force-started ({new})")
+        elif spec.role in {"exempt", "other"} and new != old:
+            problems.append(f"{spec.name}: touched ({old} -> {new})")
+    prefs = now.prefs
+    for key in ("max_active_uploads", "max_active_torrents"):
+        if prefs.get(key, 0) < RAISED_TO:
+            problems.append(f"{key} = {prefs.get(key)}, want >= {RAISED_TO}")
+    if prefs.get("up_limit") not in (0, -1):
+        problems.append(f"up_limit = {prefs.get('up_limit')}, want unlimited")
+    if now.alt_speed != 0:
+        problems.append("alternative speed limits still on")
+    return problems
+
+
+def restore_problems(before: QbtView, now: QbtView) -> list[str]:
+    """Differences between the pre-emergency qBittorrent and now (empty when identical)."""
+    problems = [
+        f"{h[:8]}: {old} -> {now.torrents.get(h)}"
+        for h, old in before.torrents.items()
+        if now.torrents.get(h) != old
+    ]
+    problems += [
+        f"pref {k}: {before.prefs.get(k)!r} -> {now.prefs.get(k)!r}"
+        for k in sorted(before.prefs.keys() | now.prefs.keys())
+        if before.prefs.get(k) != now.prefs.get(k)
+    ]
+    if before.alt_speed != now.alt_speed:
+        problems.append(f"alternative speed mode {before.alt_speed} -> {now.alt_speed}")
+    return problems
+
+
+def frozen_in_qbt(stack: Stack, before: QbtView) -> Callable[[], Awaitable[Any]]:
+    """Probe: qBittorrent is in SPEC §4's emergency state."""
+
+    async def probe() -> tuple[bool, object]:
+        problems = freeze_problems(stack, before, await qbt_view(stack))
+        return not problems, problems
+
+    return probe
+
+
+def restored_in_qbt(stack: Stack, before: QbtView) -> Callable[[], Awaitable[Any]]:
+    """Probe: qBittorrent is exactly as ``before``."""
+
+    async def probe() -> tuple[bool, object]:
+        problems = restore_problems(before, await qbt_view(stack))
+        return not problems, problems
+
+    return probe
+
+
+def listens_on_loopback_only(stack: Stack) -> tuple[bool, object]:
+    """Every listening TCP socket of the hass process is on 127.0.0.1."""
+    assert stack.ha.proc is not None
+    sockets = psutil.Process(stack.ha.proc.pid).net_connections(kind="inet")
+    mine = sorted({f"{c.laddr[0]}:{c.laddr[1]}" for c in sockets if c.status == psutil.CONN_LISTEN})
+    return bool(mine) and all(addr.startswith("127.0.0.1:") for addr in mine), mine
+
+
+# -- the dashboard in the browser ---------------------------------------------------------------
+
+
+async def check_dashboard(
+    browser: Browser | None,
+    checks: Checks,
+    step: str,
+    shot: Path,
+    *,
+    texts: tuple[str, ...],
+    alert: str,
+    absent: tuple[str, ...] = (),
+) -> None:
+    """Open the dashboard, wait for ``texts`` (and none of ``absent``), check it, screenshot it."""
+    if browser is None:
+        checks.check(f"{step}: dashboard in the browser", False, "Chromium did not start")
+        return
+    wanted = DASHBOARD_TEXTS + texts
+    ok, page = await browser.open(f"/{DASHBOARD_PATH}", wanted, within=40, height=DASHBOARD_HEIGHT)
+    if browser.logged_in_by_trusted_networks is not None and step == "normal":
+        checks.check(
+            "browser: trusted_networks logs in without a password",
+            browser.logged_in_by_trusted_networks,
+            page.url,
+        )
+    if ok and absent:
+        ok, page = await browser.wait_for(wanted, absent=absent, within=10)
+    shown = ", ".join(repr(t if len(t) < 40 else t[:37] + "...") for t in texts)
+    hidden = f" and not {', '.join(repr(t) for t in absent)}" if absent else ""
+    checks.check(
+        f"{step}: the dashboard shows {shown}{hidden}",
+        ok,
+        {
+            "url": page.url,
+            "missing": page.missing(wanted),
+            "shown": [t for t in absent if t in page.text],
+        },
+    )
+    missing_cards = [t for t in CARD_TAGS if not page.tags.get(t)]
+    checks.check(f"{step}: every kind of card rendered", not missing_cards, missing_cards)
+    warnings = sum(
+        page.tags.get(t, 0) for t in ("hui-warning", "hui-warning-element", "hui-error-card")
+    )
+    checks.check(
+        f"{step}: no card warnings or errors",
+        not warnings and "Entity not available" not in page.text,
+        _warning_lines(page),
+    )
+    checks.check(
+        f"{step}: the protection card is a {alert!r} alert", page.alerts[:1] == [alert], page.alerts
+    )
+    size = await browser.screenshot(shot)
+    checks.check(f"{step}: screenshot {_shown(shot)} ({size // 1024} KiB)", size > 20_000, size)
+
+
+def _warning_lines(page: Page) -> list[str]:
+    words = ("not found", "not available", "warning", "error")
+    return [line for line in page.text.splitlines() if any(w in line.lower() for w in words)][:10]
+
+
+def _shown(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(REPO))
+    return str(path)
+
+
+# -- the steps --------------------------------------------------------------------------------
+
+
+async def check_setup(stack: Stack, checks: Checks) -> None:
+    """The entry exists, the start was quiet, every dashboard entity is there and available."""
+    ha = stack.ha
+    checks.check("config entry created through the REST config flow", bool(stack.entry_id))
+    entries = await ha.request("GET", "/api/config/config_entries/entry?domain=mam_guard")
+    checks.check(
+        "config entry loaded",
+        [e["state"] for e in entries] == ["loaded"],
+        [(e["title"], e["state"]) for e in entries],
+    )
+    states = {s["entity_id"]: s for s in await ha.request("GET", "/api/states")}
+    wanted = dashboard_entities()
+    missing = sorted(wanted - states.keys())
+    checks.check(f"all {len(wanted)} dashboard entities exist", not missing, missing)
+    unavailable = sorted(
+        e for e in wanted - {RELEASE_BUTTON} if states.get(e, {}).get("state") == "unavailable"
+    )
+    checks.check("no dashboard entity is unavailable", not unavailable, unavailable)
+    checks.check("Home Assistant listens on 127.0.0.1 only", *listens_on_loopback_only(stack))
+    failed = sorted(
+        {m.group(1) or m.group(2) for m in SETUP_FAILED.finditer(ha.log_path.read_text())}
+    )
+    checks.check("quiet start: no integration failed to set up (hass log)", not failed, failed)
+    notes = [n for n in await notifications(ha) if n.get("notification_id") == "invalid_config"]
+    checks.check("quiet start: no 'Invalid config' notification", not notes, notes)
+    await checks.eventually(  # 7 pages, 2 s apart; also makes the screenshot show a version
+        "rules fetched from the simulator at startup (rules version is a number)",
+        is_number(ha, RULES_SENSOR),
+    )
+    checks.check(
+        "no emergency at start",
+        states[EMERGENCY_ENTITY]["state"] == "off" and states[FROZEN_SENSOR]["state"] == "0",
+        {e: states[e]["state"] for e in (EMERGENCY_ENTITY, FROZEN_SENSOR)},
+    )
+    await checks.eventually("protection = idle", state_is(ha, PROTECTION_SENSOR, "idle"))
+    checks.check("protection has a plain-language reason", bool(await reason(ha)), await reason(ha))
+    await checks.eventually(
+        "no emergency values shown (since, trigger_ratio, hold_off_until null)",
+        attributes_are(
+            ha, EMERGENCY_ENTITY, {"since": None, "trigger_ratio": None, "hold_off_until": None}
+        ),
+    )
+    await checks.eventually(
+        "Release freeze button unavailable without an emergency",
+        state_is(ha, RELEASE_BUTTON, "unavailable"),
+    )
+    trigger = states.get(TRIGGER_BUTTON, {}).get("state")
+    checks.check("Trigger freeze button available", trigger not in (None, "unavailable"), trigger)
+
+
+async def check_normal(
+    stack: Stack, checks: Checks, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Step 1 in the browser: all is well."""
+    await check_dashboard(
+        browser,
+        checks,
+        "normal",
+        shots.path("normal"),
+        texts=("No download is frozen.", "Trigger freeze", await reason(stack.ha)),
+        absent=("Release freeze",),
+        alert="success",
+    )
+
+
+async def check_lists(stack: Stack, checks: Checks, step: str) -> None:
+    """The frozen and force-started sensors name the demo's torrents (and count them)."""
+    ha = stack.ha
+    for entity_id, names in ((FROZEN_SENSOR, PAID), (FORCED_SENSOR, SEEDS)):
+        await checks.eventually(
+            f"{step}: {entity_id} = {len(names)}", state_is(ha, entity_id, str(len(names)))
+        )
+        await checks.eventually(
+            f"{step}: {entity_id} lists {names}",
+            attributes_are(ha, entity_id, {"torrents": names, "more": 0}),
+        )
+
+
+async def check_emergency(
+    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Step 2: ratio below the threshold, the freeze happens in qBittorrent and shows in HA."""
+    ha = stack.ha
+    stack.set_account(ACCOUNT_EMERGENCY)
+    await stack.poll_now()
+    await checks.eventually(
+        "emergency binary sensor turns on", state_is(ha, EMERGENCY_ENTITY, "on")
+    )
+    await checks.eventually(
+        "qBittorrent: paid MAM downloads frozen and tagged, seeds forced, capacity raised, "
+        "freeleech and non-MAM untouched",
+        frozen_in_qbt(stack, before),
+        within=45,
+    )
+    await checks.eventually("protection = protected", state_is(ha, PROTECTION_SENSOR, "protected"))
+    await check_lists(stack, checks, "emergency")
+    await ha.update_entity(ALLOCATION_SENSOR)
+    await checks.eventually("ratio status = emergency", state_is(ha, STATUS_SENSOR, "emergency"))
+    await checks.eventually(
+        f"seeding allocation sensor = {RAISED_TO}",
+        state_is(ha, ALLOCATION_SENSOR, str(RAISED_TO)),
+    )
+    await checks.eventually(
+        "emergency attributes: trigger_ratio 0.97, not manual, no hold-off",
+        attributes_are(
+            ha,
+            EMERGENCY_ENTITY,
+            {"trigger_ratio": ACCOUNT_EMERGENCY["ratio"], "manual": False, "hold_off_until": None},
+        ),
+    )
+    await checks.eventually(
+        "Release freeze button available", _available(ha, RELEASE_BUTTON, want=True)
+    )
+    await checks.eventually(
+        "blueprint automation notified the emergency start",
+        notified(
+            ha,
+            title="MAM ratio emergency",
+            says=("ratio 0.97", "stopped 2 paid MAM downloads", "force-started 2 seeds"),
+        ),
+    )
+    await check_dashboard(
+        browser,
+        checks,
+        "emergency",
+        shots.path("emergency"),
+        texts=("2 paid MAM downloads frozen", *PAID, *SEEDS, "Release freeze", await reason(ha)),
+        alert="info",
+    )
+
+
+def _available(ha: HomeAssistant, entity_id: str, *, want: bool) -> Callable[[], Awaitable[Any]]:
+    async def probe() -> tuple[bool, object]:
+        state = await ha.state(entity_id)
+        shown = None if state is None else state["state"]
+        return (shown not in (None, "unavailable")) == want, f"{entity_id} is {shown!r}"
+
+    return probe
+
+
+async def check_recovery(stack: Stack, checks: Checks, before: QbtView, step: str) -> None:
+    """Step 3: ratio back above the threshold, everything is undone exactly."""
+    ha = stack.ha
+    stack.set_account(ACCOUNT_RECOVERED)
+    await stack.poll_now()
+    await checks.eventually(
+        f"{step}: emergency binary sensor turns off", state_is(ha, EMERGENCY_ENTITY, "off")
+    )
+    await checks.eventually(
+        f"{step}: qBittorrent torrents, tags and all preferences exactly as before the emergency",
+        restored_in_qbt(stack, before),
+        within=45,
+    )
+    await ha.update_entity(ALLOCATION_SENSOR)
+    await checks.eventually(f"{step}: protection = idle", state_is(ha, PROTECTION_SENSOR, "idle"))
+    for entity_id in (FROZEN_SENSOR, FORCED_SENSOR):
+        await checks.eventually(
+            f"{step}: {entity_id} = 0, lists nothing",
+            attributes_are(ha, entity_id, {"torrents": [], "more": 0}),
+        )
+    await checks.eventually(f"{step}: ratio status = normal", state_is(ha, STATUS_SENSOR, "normal"))
+    await checks.eventually(
+        f"{step}: past emergency values not shown (since, trigger_ratio null)",
+        attributes_are(ha, EMERGENCY_ENTITY, {"since": None, "trigger_ratio": None}),
+    )
+    await checks.eventually(
+        f"{step}: seeding allocation sensor back to its old value",
+        state_is(ha, ALLOCATION_SENSOR, str(QBT_PREFS["max_active_uploads"])),
+    )
+    await checks.eventually(
+        f"{step}: blueprint automation notified the emergency end",
+        notified(ha, title="MAM ratio emergency is over", says=("resumed 2 paid MAM downloads",)),
+    )
+
+
+async def check_events_off(stack: Stack, checks: Checks) -> None:
+    """The default pages announce no site event; the blueprint automation ran."""
+    for entity_id in EVENT_SENSORS:
+        await checks.eventually(
+            f"{entity_id} is off", state_is(stack.ha, entity_id, "off"), within=5
+        )
+    automation = await stack.ha.state(AUTOMATION_ENTITY)
+    checks.check(
+        "blueprint automation ran",
+        automation is not None and automation["attributes"].get("last_triggered") is not None,
+        automation,
+    )
+
+
+async def check_qbittorrent_down(
+    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Step 4: an emergency while qBittorrent is down says so; the freeze completes later."""
+    ha = stack.ha
+    await stack.stop_qbittorrent()
+    stack.set_account(ACCOUNT_EMERGENCY)
+    await ha.update_entity(RATIO_ENTITY)
+    step = "qBittorrent down"
+    await checks.eventually(
+        f"{step}: emergency declared anyway", state_is(ha, EMERGENCY_ENTITY, "on")
+    )
+    await checks.eventually(
+        f"{step}: protection = unreachable", state_is(ha, PROTECTION_SENSOR, "unreachable")
+    )
+    state = await ha.state(PROTECTION_SENSOR) or {"attributes": {}}
+    pending = state["attributes"].get("pending_actions")
+    checks.check(f"{step}: actions listed as pending", bool(pending), pending)
+    checks.check(
+        f"{step}: the reason says downloads are not frozen",
+        "not frozen" in (await reason(ha)).lower(),
+        await reason(ha),
+    )
+    await checks.eventually(
+        f"{step}: nothing claimed frozen (frozen torrents = 0)", state_is(ha, FROZEN_SENSOR, "0")
+    )
+    await checks.eventually(
+        f"{step}: the notification says downloads are NOT frozen",
+        notified(
+            ha, title="MAM ratio emergency", says=("qBittorrent cannot be reached", "NOT frozen")
+        ),
+    )
+    await check_dashboard(
+        browser,
+        checks,
+        "qbittorrent-down",
+        shots.path("qbittorrent-down"),
+        texts=("No download is frozen.", "Still to do in qBittorrent", await reason(ha)),
+        alert="error",
+    )
+
+    await stack.restart_qbittorrent()
+    await ha.update_entity(*QBT_ENTITIES)  # the qBittorrent poll runs the emergency heartbeat
+    await checks.eventually(
+        "qBittorrent back: protection = protected",
+        state_is(ha, PROTECTION_SENSOR, "protected"),
+        within=90,
+    )
+    await checks.eventually(
+        "qBittorrent back: the freeze completed as in SPEC 4", frozen_in_qbt(stack, before)
+    )
+    await check_lists(stack, checks, "qBittorrent back")
+    await checks.eventually(
+        "qBittorrent back: the notification says the freeze is now in place",
+        notified(ha, title="MAM ratio emergency", says=("Now in place", "stopped 2 paid")),
+    )
+    await check_recovery(stack, checks, before, "after the outage")
+
+
+async def check_hold_off(
+    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Step 5: Trigger freeze, then Release freeze (buttons): the hold-off is visible."""
+    ha = stack.ha
+    await ha.call("button", "press", {"entity_id": TRIGGER_BUTTON})
+    await checks.eventually(
+        "Trigger freeze button: manual emergency on", state_is(ha, EMERGENCY_ENTITY, "on")
+    )
+    await checks.eventually(
+        "manual freeze: qBittorrent frozen as in SPEC 4", frozen_in_qbt(stack, before), within=45
+    )
+    await checks.eventually(
+        "manual freeze: protection = protected, manual = true",
+        _all(
+            state_is(ha, PROTECTION_SENSOR, "protected"),
+            attributes_are(ha, EMERGENCY_ENTITY, {"manual": True}),
+        ),
+    )
+    await checks.eventually(
+        "manual freeze: Trigger freeze button unavailable",
+        _available(ha, TRIGGER_BUTTON, want=False),
+    )
+    await checks.eventually(
+        "manual freeze: the started event carries the counts",
+        notified(
+            ha, title="MAM ratio emergency", says=("Manual freeze", "stopped 2 paid", "2 seeds")
+        ),
+    )
+    pressed = datetime.now(UTC)
+    await ha.call("button", "press", {"entity_id": RELEASE_BUTTON})
+    await checks.eventually(
+        "Release freeze button: emergency off", state_is(ha, EMERGENCY_ENTITY, "off")
+    )
+    await checks.eventually(
+        "Release freeze: qBittorrent exactly as before", restored_in_qbt(stack, before), within=45
+    )
+
+    async def hold_off() -> tuple[bool, object]:
+        state = await ha.state(EMERGENCY_ENTITY)
+        attrs = {} if state is None else state["attributes"]
+        until = attrs.get("hold_off_until")
+        if not until:
+            return False, attrs
+        ahead = datetime.fromisoformat(until) - pressed
+        return timedelta(minutes=59) < ahead < timedelta(minutes=61), attrs
+
+    await checks.eventually("Release freeze: hold_off_until set, an hour ahead", hold_off)
+    await checks.eventually(
+        "Release freeze: protection = idle, Trigger freeze available again",
+        _all(state_is(ha, PROTECTION_SENSOR, "idle"), _available(ha, TRIGGER_BUTTON, want=True)),
+    )
+    await check_dashboard(
+        browser,
+        checks,
+        "hold-off",
+        shots.path("hold-off"),
+        texts=("Hold-off until", "no automatic freeze starts before then", "Trigger freeze"),
+        absent=("Release freeze",),
+        alert="success",
+    )
+
+
+def _all(*probes: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    async def probe() -> tuple[bool, object]:
+        results = [await p() for p in probes]
+        return all(ok for ok, _ in results), [detail for ok, detail in results if not ok]
+
+    return probe
+
+
+async def check_forms(
+    stack: Stack, checks: Checks, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Steps 6 and 7: the first setup form and the options form render, translated."""
+    if browser is None:
+        checks.check("forms in the browser", False, "Chromium did not start")
+        return
+    # Settings > Devices & services > Add integration > MAM Guard (what the "my" link opens).
+    ok, page = await browser.open(
+        "/config/integrations/dashboard/add?domain=mam_guard", ("MAM Guard",), within=30
+    )
+    confirm, page = await browser.wait_for(("Do you want to set up MAM Guard?",), within=15)
+    if confirm:  # the frontend asks before it starts a flow from a link
+        await browser.click("OK")
+    form_texts = ("MAM session cookie", "qBittorrent Web UI URL", "Advanced")
+    ok, page = await browser.wait_for(form_texts, within=30)
+    checks.check(
+        "setup form: rendered with its fields, no 'Translation error'",
+        ok and "Translation error" not in page.text,
+        {"missing": page.missing(form_texts), "errors": _translation_errors(page)},
+    )
+    size = await browser.screenshot(shots.path("setup-form"))
+    checks.check(f"setup form: screenshot ({size // 1024} KiB)", size > 20_000, size)
+
+    ok, page = await browser.open(
+        "/config/integrations/integration/mam_guard", ("MAM FixtureUser",), within=30
+    )
+    clicked = await browser.click("Configure")
+    options_texts = ("MAM Guard options", "Emergency ratio threshold", "Submit")
+    ok, page = await browser.wait_for(options_texts, within=30)
+    sections = page.tags.get("ha-form-expandable", 0)
+    checks.check(
+        "options form: rendered in sections, no 'Translation error'",
+        clicked and ok and sections >= 2 and "Translation error" not in page.text,
+        {
+            "clicked": clicked,
+            "missing": page.missing(options_texts),
+            "sections": sections,
+            "errors": _translation_errors(page),
+        },
+    )
+    size = await browser.screenshot(shots.path("options-form"))
+    checks.check(f"options form: screenshot ({size // 1024} KiB)", size > 20_000, size)
+
+
+def _translation_errors(page: Page) -> list[str]:
+    return [line for line in page.text.splitlines() if "Translation error" in line][:5]
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+async def run_checks(stack: Stack, screenshot: Path, results: Path | None) -> int:
+    """All steps in order; 0 when every check passed."""
+    checks = Checks()
+    shots = Screenshots(screenshot)
+    started = time.monotonic()
+    try:
+        await check_setup(stack, checks)
+        before = await qbt_view(stack)
+    except Exception as err:  # nothing sensible can follow
+        log(f"the setup checks stopped early: {err!r}")
+        checks.check("setup checks completed", False, repr(err))
+    else:
+        async with contextlib.AsyncExitStack() as exits:
+            browser: Browser | None = None
+            try:  # one browser for every step; without it the API checks still run
+                browser = await exits.enter_async_context(chromium(stack))
+            except (RuntimeError, OSError, aiohttp.ClientError) as err:
+                checks.check("Chromium started", False, repr(err))
+            steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                ("normal", lambda: check_normal(stack, checks, browser, shots)),
+                ("emergency", lambda: check_emergency(stack, checks, before, browser, shots)),
+                ("recovery", lambda: check_recovery(stack, checks, before, "recovery")),
+                ("events", lambda: check_events_off(stack, checks)),
+                (
+                    "qbittorrent-down",
+                    lambda: check_qbittorrent_down(stack, checks, before, browser, shots),
+                ),
+                ("hold-off", lambda: check_hold_off(stack, checks, before, browser, shots)),
+                ("forms", lambda: check_forms(stack, checks, browser, shots)),
+            ]
+            for name, step in steps:
+                step_started = time.monotonic()
+                try:  # a crash in one step is one failure; the next steps still run
+                    await step()
+                except Exception as err:
+                    log(f"the {name} checks stopped early: {err!r}")
+                    checks.check(f"{name} checks completed", False, repr(err))
+                log(f"step {name}: {time.monotonic() - step_started:.1f} s")
+        checks.check(
+            "qBittorrent never exited unexpectedly (the supervisor restarted it 0 times)",
+            stack.qbt_restarts == 0,
+            stack.qbt_restarts,
+        )
+    log(f"checks took {time.monotonic() - started:.1f} s")
+    if results is not None:
+        summary = {"passed": checks.passed, "failed": len(checks.failures)}
+        await asyncio.to_thread(
+            _write, results, json.dumps(summary | {"failures": checks.failures})
+        )
+    print(f"{checks.passed} passed, {len(checks.failures)} failed", file=sys.stderr, flush=True)
+    return 1 if checks.failures else 0
+
+
+def _write(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data)
