@@ -111,6 +111,8 @@ async def test_every_account_sensor(
         assert state.attributes.get("state_class") == state_class, key
     assert state_of(hass, entity_registry, "ratio").attributes["infinite"] is False
     assert state_of(hass, entity_registry, "unsatisfied").attributes["limit"] == 50
+    status = state_of(hass, entity_registry, "ratio_status").attributes
+    assert (status["threshold"], status["release_above"]) == (1.0, 1.0)
     days = state_of(hass, entity_registry, "vip_days_left")
     assert float(days.state) == pytest.approx(37.58, abs=0.01)
     assert days.attributes["unit_of_measurement"] == "d"

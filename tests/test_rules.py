@@ -45,7 +45,16 @@ from custom_components.mam_guard.const import (
 from custom_components.mam_guard.lib.pages import RULES_PAGES, PageContent
 from custom_components.mam_guard.lib.rules_store import RulesStore
 from mam_simulator import MamSimulator
-from tests.support.mam_pages import RULES_BODY, NewsItem, default_pages, render_page
+from tests.support.mam_pages import (
+    RULES_BODY,
+    TRACKER_ERRORS_NOTICE,
+    NewsItem,
+    NotesLayout,
+    TickerForm,
+    default_pages,
+    render_page,
+    update_notes_body,
+)
 
 UID = "100001"
 EVENT_KEYS = ("freeleech_event", "bonus_event", "multiplier_event")
@@ -277,8 +286,10 @@ async def test_announced_freeleech_turns_on_and_ends_by_itself(
             "active": True,
             "description": news[0],
             "end_date": dt_util.as_utc(end).isoformat(),
+            "start_date": site_events[0].data["start_date"],
         }
     ]
+    assert dt_util.parse_datetime(site_events[0].data["start_date"]) is not None
     requests = total_page_requests(mam_sim)
 
     await fire_at(hass, freezer, end - timedelta(seconds=5))
@@ -535,7 +546,10 @@ async def test_rate_limited_run_keeps_events_of_pages_it_did_not_reach(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A run cut short by a 429 records the changed page it got and keeps the known events."""
-    note = ("2026-03-09", "<p>Double upload weekend: uploads count double until 2026-03-15.</p>")
+    note = (
+        "2026-03-09",
+        "<p>Double upload for everyone: uploads count double until 2026-03-15.</p>",
+    )
     freezer.move_to(local(2026, 3, 10, 9, 0, 0))
     mam_sim.pages.update(default_pages(notes=[note]))  # announced on updateNotes.php only
     await setup_entry(hass, config_entry)
@@ -680,8 +694,12 @@ async def test_unload_closes_database_and_removal_deletes_rows(
     config_entry: MockConfigEntry,
     mam_sim: MamSimulator,
     freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
 ) -> None:
-    """Unload closes SQLite (reopening on the next setup works); removal deletes the rows."""
+    """Unload closes SQLite (reopening on the next setup works); removal deletes the rows.
+
+    It also deletes what the entry remembered about announcements (``.storage``).
+    """
     freezer.move_to(local(2026, 3, 10, 9, 0, 0))
     mam_sim.pages.update(default_pages(news=[FREELEECH_NEWS]))
     await setup_entry(hass, config_entry)
@@ -716,8 +734,11 @@ async def test_unload_closes_database_and_removal_deletes_rows(
     assert rules_version(hass).state == "1"
     assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
 
+    memory = f"{DOMAIN}.{entry_id}.announcements"
+    assert memory in hass_storage
     await hass.config_entries.async_remove(entry_id)
     await hass.async_block_till_done()
+    assert memory not in hass_storage
 
     assert await hass.async_add_executor_job(count_rows, db_path, entry_id) == {
         "rule_versions": 0,
@@ -771,3 +792,202 @@ async def test_unload_during_a_refresh_waits_for_it_and_stops_fetching(
     assert page_requests(mam_sim) == {"rules.php": 1, "faq.php": 1}
     assert "Unexpected error" not in caplog.text
     assert "not open" not in caplog.text
+
+
+# --- 15-18: upcoming events, first sightings, the real site's markup -----------------------------
+
+
+def event_rows(db_path: str, entry_id: str) -> list[tuple[str, str, str | None, int]]:
+    """(event_type, start_date, end_date, active) of the entry's events (run in the executor)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(
+            "SELECT event_type, start_date, end_date, active FROM event_status"
+            " WHERE entry_id = ? ORDER BY id",
+            (entry_id,),
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def utc_text(moment: datetime) -> str:
+    """How the rules database writes a moment."""
+    return dt_util.as_utc(moment).replace(tzinfo=None).isoformat() + "Z"
+
+
+async def test_upcoming_event_turns_on_at_its_start_and_off_at_its_end(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A future start (SPEC §5): off with ``start_date`` until then, on from it, off at the end.
+
+    No page is fetched for it: a timer starts the event, records it and reports it.
+    """
+    news: NewsItem = (
+        "Site-wide freeleech starts 2026-03-11 06:00 and ends 2026-03-11 11:00!",
+        "/f/t/86200/p/1",
+    )
+    freezer.move_to(local(2026, 3, 10, 12, 30, 0))
+    mam_sim.pages.update(default_pages(news=[news]))
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+
+    await setup_entry(hass, config_entry)
+
+    start, end = local(2026, 3, 11, 6, 0, 0), local(2026, 3, 11, 11, 0, 0)  # before the refresh
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_OFF
+    assert dt_util.parse_datetime(state.attributes["start_date"]) == start
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == end
+    assert state.attributes["description"] == news[0]
+    assert site_events == []
+    assert (await get_status(hass))["events"]["active_events"] == []
+    db_path = hass.config.path(SQLITE_FILENAME)
+    assert await hass.async_add_executor_job(event_rows, db_path, config_entry.entry_id) == []
+    requests = total_page_requests(mam_sim)
+
+    await fire_at(hass, freezer, start - timedelta(seconds=5))
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+    await fire_at(hass, freezer, start + timedelta(seconds=1))
+
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_ON
+    assert dt_util.parse_datetime(state.attributes["start_date"]) == start
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == end
+    assert [(e.data["event_type"], e.data["active"]) for e in site_events] == [("freeleech", True)]
+    assert await hass.async_add_executor_job(event_rows, db_path, config_entry.entry_id) == [
+        ("freeleech", utc_text(start), utc_text(end), 1)
+    ]
+    rules = (await get_status(hass))["rules"]
+    assert rules["freeleech_active"] is True
+    assert dt_util.parse_datetime(rules["event_details"]["freeleech"]["start_date"]) == start
+    assert total_page_requests(mam_sim) == requests
+
+    await fire_at(hass, freezer, end + timedelta(seconds=1))
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_OFF
+    assert state.attributes["start_date"] is None
+    assert [(e.data["event_type"], e.data["active"]) for e in site_events] == [
+        ("freeleech", True),
+        ("freeleech", False),
+    ]
+
+
+async def test_upcoming_event_survives_a_restart(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Reloaded before its start (no refresh: the last one is recent), it still starts on time."""
+    news: NewsItem = ("Double upload starts Saturday 08:00, until Sunday 20:00", "/f/t/2/p/1")
+    freezer.move_to(local(2026, 3, 11, 12, 30, 0))  # a Wednesday
+    mam_sim.pages.update(default_pages(news=[news]))
+    await setup_entry(hass, config_entry)
+    start = local(2026, 3, 14, 8, 0, 0)
+    state = state_of(hass, "binary_sensor", "multiplier_event")
+    assert (state.state, dt_util.parse_datetime(state.attributes["start_date"])) == (
+        STATE_OFF,
+        start,
+    )
+
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.move_to(local(2026, 3, 11, 18, 0, 0))
+    requests = total_page_requests(mam_sim)
+    await setup_entry(hass, config_entry)
+    assert total_page_requests(mam_sim) == requests  # checked < 24 h ago: nothing fetched
+    state = state_of(hass, "binary_sensor", "multiplier_event")
+    assert (state.state, dt_util.parse_datetime(state.attributes["start_date"])) == (
+        STATE_OFF,
+        start,
+    )
+
+    await fire_at(hass, freezer, start + timedelta(seconds=1))
+    assert state_of(hass, "binary_sensor", "multiplier_event").state == STATE_ON
+
+
+async def test_relative_dates_count_from_the_first_sighting(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """ "For the next 48 hours" read again at the next daily refresh does not move the end."""
+    news: NewsItem = ("Freeleech on everything for the next 48 hours!", "/f/t/3/p/1")
+    first = local(2026, 3, 10, 12, 30, 0)
+    freezer.move_to(first)
+    mam_sim.pages.update(default_pages(news=[news]))
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+    await setup_entry(hass, config_entry)
+    end = first + timedelta(hours=48)
+
+    await fire_at(hass, freezer, local(2026, 3, 11, 12, 0, 0))  # the daily refresh
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_ON
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == end
+
+    await fire_at(hass, freezer, end + timedelta(seconds=1))
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+    await fire_at(hass, freezer, local(2026, 3, 13, 12, 0, 0))  # the item is still shown
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+    assert [(e.data["event_type"], e.data["active"]) for e in site_events] == [
+        ("freeleech", True),
+        ("freeleech", False),
+    ]
+
+
+@pytest.mark.parametrize("ticker", ["list", "rendered", "simple"])
+async def test_every_ticker_form_gives_the_event_and_notices_never_do(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    ticker: TickerForm,
+) -> None:
+    """The ticker as served, as rendered with and without ids; notices and counters ignored."""
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    notices = [
+        TRACKER_ERRORS_NOTICE,
+        '<a href="/messages.php" class="tmnb" id="pmMess">New message: 2x bonus points?</a>',
+    ]
+    mam_sim.pages.update(
+        default_pages(news=[FREELEECH_NEWS], ticker=ticker, notices=notices, bonus=99_999)
+    )
+    await setup_entry(hass, config_entry)
+    assert event_states(hass) == {
+        "freeleech_event": STATE_ON,
+        "bonus_event": STATE_OFF,
+        "multiplier_event": STATE_OFF,
+    }
+
+
+@pytest.mark.parametrize("layout", ["headings", "table", "inline"])
+async def test_update_notes_event_on_a_page_shaped_like_the_real_site(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    layout: NotesLayout,
+) -> None:
+    """Dated entries in the site's layout; only the current announcement is an event."""
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    notes = [
+        ("2026-03-09", "<p>2x bonus points for everyone until 2026-03-12.</p>"),
+        ("2026-02-01", "<p>Bonus points now show on the profile page.</p>"),
+        ("2025-12-20", "<p>Freeleech weekend! All torrents are freeleech until Dec 22.</p>"),
+    ]
+    mam_sim.pages.update(default_pages(news=[]))
+    mam_sim.pages["updateNotes.php"] = render_page(
+        "updateNotes.php", update_notes_body(notes, layout=layout), ticker="rendered"
+    )
+    await setup_entry(hass, config_entry)
+    assert event_states(hass) == {
+        "freeleech_event": STATE_OFF,
+        "bonus_event": STATE_ON,
+        "multiplier_event": STATE_OFF,
+    }
+    state = state_of(hass, "binary_sensor", "bonus_event")
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == local(2026, 3, 12, 23, 59, 59)
+    assert state.attributes["source_url"] == f"{mam_sim.base_url}/updateNotes.php"

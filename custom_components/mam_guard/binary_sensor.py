@@ -66,12 +66,14 @@ class EmergencyFreezeSensor(EmergencyEntity, BinarySensorEntity):
 
 
 class SiteEventSensor(MamGuardCoordinatorEntity[RulesCoordinator], BinarySensorEntity):
-    """On while MAM announces such an event and before its end date.
+    """On while MAM announces such an event, from its start to its end date.
 
-    It turns off at the end date by itself (a timer), without waiting for the next daily refresh.
+    An announced event with a start still ahead (an upcoming event) keeps the sensor off and
+    shows its ``start_date`` (with its description, end and source); the sensor turns on at that
+    start and off at the end date by itself (timers), without waiting for the next refresh.
     """
 
-    _end_timer: CALLBACK_TYPE | None = None
+    _timer: CALLBACK_TYPE | None = None
 
     def __init__(
         self,
@@ -94,23 +96,30 @@ class SiteEventSensor(MamGuardCoordinatorEntity[RulesCoordinator], BinarySensorE
                 return event
         return None
 
+    def _next(self) -> SiteEventState | None:
+        for event in self.coordinator.upcoming_events(dt_util.utcnow()):
+            if event.event_type == self._event_type:
+                return event
+        return None
+
     @property
     def is_on(self) -> bool:
-        """An announced, not yet ended event of this type."""
+        """An announced event of this type has started and not ended."""
         return self._current() is not None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """The announcement behind it."""
-        event = self._current()
+        """The announcement behind it: the running event's, else the next upcoming one's."""
+        event = self._current() or self._next()
         return {
             "description": event.description if event else None,
+            "start_date": _iso(event.start) if event else None,
             "end_date": _iso(event.end) if event else None,
             "source_url": event.source_url if event else None,
         }
 
     async def async_added_to_hass(self) -> None:
-        """Arm the end-date timer for the initial state."""
+        """Arm the timer for the initial state."""
         await super().async_added_to_hass()
         self.async_on_remove(self._cancel_timer)
         self._arm_timer()
@@ -122,19 +131,22 @@ class SiteEventSensor(MamGuardCoordinatorEntity[RulesCoordinator], BinarySensorE
 
     @callback
     def _cancel_timer(self) -> None:
-        if self._end_timer is not None:
-            self._end_timer()
-            self._end_timer = None
+        if self._timer is not None:
+            self._timer()
+            self._timer = None
 
     @callback
     def _arm_timer(self) -> None:
+        """At the running event's end, else at the next upcoming event's start."""
         self._cancel_timer()
-        event = self._current()
-        if event is not None and event.end is not None:
-            self._end_timer = async_track_point_in_utc_time(self.hass, self._event_ended, event.end)
+        current = self._current()
+        upcoming = self._next()
+        when = current.end if current is not None else (upcoming.start if upcoming else None)
+        if when is not None:
+            self._timer = async_track_point_in_utc_time(self.hass, self._changed, when)
 
     @callback
-    def _event_ended(self, _now: datetime) -> None:
-        self._end_timer = None
+    def _changed(self, _now: datetime) -> None:
+        self._timer = None
         self._arm_timer()  # another event of the same type may follow
         self.async_write_ha_state()

@@ -6,6 +6,15 @@ run. Runs once a day at ``rules_refresh_time`` (hour, minute *and* second set, s
 at startup when the last success is older than 24 h, and on the button / ``refresh_rules`` action.
 A failed run keeps the previous rules and events and is retried at the next scheduled time.
 
+Site events (SPEC §5) are read from the announcements of every fetched page (the header news
+ticker and the dated update notes; see ``lib/announcements.py`` for what counts). An event whose
+announced start is still ahead is *upcoming*: it is kept apart (the database records an event
+when it starts), shown by the binary sensor's ``start_date`` while off, and started by a timer
+at its start, which records it then and fires ``mam_guard_site_event``. Upcoming events and when
+each ticker item was first seen (relative dates like "tomorrow" or "for 48 hours" count from
+then, not from every later refresh) survive restarts, in
+``.storage/mam_guard.<entry_id>.announcements``.
+
 The SQLite file is shared by every entry, through one store per process (``acquire_store``). A
 file that cannot be used never fails the entry: the account, the emergency and every action keep
 working, only the rules feature is off, and a repair issue says what is wrong with the file. A
@@ -16,16 +25,19 @@ a newer schema (after a downgrade) is never touched.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
+from functools import partial
 import os
 import sqlite3
-from typing import TYPE_CHECKING, Any, override
+from typing import TYPE_CHECKING, Any, TypedDict, override
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time, async_track_time_change
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -47,14 +59,7 @@ from .const import (
 from .data import entry_options
 from .lib.errors import MamAuthError, MamError, MamRateLimitedError
 from .lib.mam import MamClient
-from .lib.pages import (
-    UPDATE_NOTES_PATH,
-    PageContent,
-    SiteEvent,
-    classify,
-    extract_announcements,
-    extract_page,
-)
+from .lib.pages import PageContent, SiteEvent, classify, read_page
 from .lib.rules_store import (
     SCHEMA_VERSION,
     EventRow,
@@ -91,7 +96,11 @@ class SiteEventState:
 
 @dataclass(frozen=True, slots=True)
 class RulesData:
-    """The newest stored rule version, its active events and the last successful refresh."""
+    """The newest stored rule version, its events and the last successful refresh.
+
+    ``events`` are the recorded (started) events still announced; ``upcoming`` the announced
+    events whose start was still ahead at the last refresh (started ones leave it).
+    """
 
     version: int | None
     effective_date: datetime | None
@@ -99,19 +108,53 @@ class RulesData:
     page_hashes: dict[str, str]
     checked: datetime | None
     events: tuple[SiteEventState, ...]
+    upcoming: tuple[SiteEventState, ...] = ()
+
+
+class _UpcomingJson(TypedDict):
+    event_type: str
+    description: str
+    start: str
+    end: str | None
+    source_url: str | None
+
+
+class _MemoryJson(TypedDict, total=False):
+    """``.storage/mam_guard.<entry_id>.announcements`` (version 1)."""
+
+    first_seen: dict[str, str]  # ticker item text -> when first seen (ISO)
+    upcoming: list[_UpcomingJson]
+
+
+MEMORY_VERSION = 1
+
+
+def _memory_key(entry_id: str) -> str:
+    return f"{DOMAIN}.{entry_id}.announcements"
 
 
 def _parse_page(
-    path: str, html: str, base_url: str, now: datetime, tz: tzinfo
-) -> tuple[PageContent, list[SiteEvent]]:
-    """Main content and announced site events of one page (runs in the executor)."""
-    notes_path = path if path == UPDATE_NOTES_PATH else None
+    path: str,
+    html: str,
+    *,
+    base_url: str,
+    now: datetime,
+    tz: tzinfo,
+    first_seen: Mapping[str, datetime],
+) -> tuple[PageContent, list[SiteEvent], list[str]]:
+    """Main content, announced site events and ticker items of one page (in the executor).
+
+    A ticker item's relative dates count from when it was first seen (``first_seen``), else
+    from ``now``; an update note's from its date.
+    """
+    page, announcements = read_page(path, html, base_url)
     events = [
         event
-        for announcement in extract_announcements(html, base_url, notes_path)
-        for event in classify(announcement, now=now, tz=tz)
+        for announcement in announcements
+        for event in classify(announcement, now=now, tz=tz, seen=first_seen.get(announcement.text))
     ]
-    return extract_page(path, html), events
+    ticker = [a.text for a in announcements if a.source == "news_ticker"]
+    return page, events, ticker
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -124,8 +167,21 @@ def _event_state(row: EventRow) -> SiteEventState:
     )
 
 
+def _site_event(state: SiteEventState) -> SiteEvent:
+    return SiteEvent(
+        state.event_type,  # type: ignore[arg-type]  # the store only holds the three types
+        state.description,
+        state.end,
+        state.source_url,
+        state.start,
+    )
+
+
 def _rules_data(
-    version: RuleVersion | None, events: list[EventRow], checked: datetime | None
+    version: RuleVersion | None,
+    events: list[EventRow],
+    checked: datetime | None,
+    upcoming: tuple[SiteEventState, ...] = (),
 ) -> RulesData:
     return RulesData(
         version=version.rule_version if version else None,
@@ -134,7 +190,22 @@ def _rules_data(
         page_hashes={p: c.content_hash for p, c in version.pages.items()} if version else {},
         checked=checked,
         events=tuple(_event_state(row) for row in events),
+        upcoming=upcoming,
     )
+
+
+def _upcoming_states(events: list[SiteEvent], now: datetime) -> tuple[SiteEventState, ...]:
+    """Announced events whose start is ahead, one per (type, description), soonest first."""
+    found: dict[tuple[str, str], SiteEventState] = {}
+    for event in events:
+        if event.start is not None and event.start > now:
+            found.setdefault(
+                (event.event_type, event.description),
+                SiteEventState(
+                    event.event_type, event.description, event.start, event.end, event.source_url
+                ),
+            )
+    return tuple(sorted(found.values(), key=lambda e: e.start))
 
 
 class RulesCoordinator(DataUpdateCoordinator[RulesData]):
@@ -162,6 +233,13 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         self._run_lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._unsub_expiry: CALLBACK_TYPE | None = None
+        self._unsub_start: CALLBACK_TYPE | None = None
+        # Upcoming events and when each ticker item was first seen, across restarts.
+        self._memory: Store[_MemoryJson] = Store(
+            hass, MEMORY_VERSION, _memory_key(entry.entry_id), private=True, atomic_writes=True
+        )
+        self._first_seen: dict[str, datetime] = {}
+        self._upcoming: tuple[SiteEventState, ...] = ()
         self._unsub_rearm: CALLBACK_TYPE = lambda: None
         self._closing = False
         self._fetch_error: str | None = None  # why the last run fetched nothing (for the message)
@@ -184,6 +262,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         Never raises because of the database: a bad file turns the rules feature off only.
         """
         await self._async_open_db()
+        await self._async_load_memory()
         self.data = await self._cached()
         self._arm_expiry()
         self._unsub_rearm = self.async_add_listener(self._arm_expiry)  # after every data update
@@ -212,10 +291,10 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         self._closing = True
         unsub_rearm, self._unsub_rearm = self._unsub_rearm, lambda: None  # safe to call twice
         unsub_rearm()
-        for unsub in (self._unsub_timer, self._unsub_expiry):
+        for unsub in (self._unsub_timer, self._unsub_expiry, self._unsub_start):
             if unsub is not None:
                 unsub()
-        self._unsub_timer = self._unsub_expiry = None
+        self._unsub_timer = self._unsub_expiry = self._unsub_start = None
         await self.async_shutdown()
         async with self._run_lock:
             if self._db is not None:  # once: the store is shared, one release per entry
@@ -260,6 +339,53 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             if not moved_to or not await hass.async_add_executor_job(os.path.lexists, moved_to):
                 ir.async_delete_issue(hass, DOMAIN, ISSUE_RULES_DB_CORRUPT)
 
+    # -- what is remembered about announcements ------------------------------------------------
+
+    async def _async_load_memory(self) -> None:
+        """Upcoming events and first sightings of ticker items (a bad file is forgotten)."""
+        try:
+            memory = await self._memory.async_load() or {}
+        except HomeAssistantError as err:  # an unreadable file: start afresh
+            LOGGER.warning("Forgetting unreadable announcement memory: %s", err)
+            memory = {}
+        first_seen: dict[str, datetime] = {}
+        for text, seen in (memory.get("first_seen") or {}).items():
+            if (moment := dt_util.parse_datetime(str(seen))) is not None:
+                first_seen[str(text)] = moment
+        upcoming: list[SiteEventState] = []
+        for item in memory.get("upcoming") or []:
+            start = dt_util.parse_datetime(str(item.get("start")))
+            end = dt_util.parse_datetime(str(item["end"])) if item.get("end") else None
+            if start is None or item.get("event_type") not in IMPACTS:
+                continue
+            upcoming.append(
+                SiteEventState(
+                    str(item["event_type"]),
+                    str(item.get("description", "")),
+                    start,
+                    end,
+                    item.get("source_url"),
+                )
+            )
+        self._first_seen = first_seen
+        self._upcoming = tuple(sorted(upcoming, key=lambda e: e.start))
+
+    async def _async_save_memory(self) -> None:
+        memory: _MemoryJson = {
+            "first_seen": {text: seen.isoformat() for text, seen in self._first_seen.items()},
+            "upcoming": [
+                {
+                    "event_type": e.event_type,
+                    "description": e.description,
+                    "start": e.start.isoformat(),
+                    "end": _iso(e.end),
+                    "source_url": e.source_url,
+                }
+                for e in self._upcoming
+            ],
+        }
+        await self._memory.async_save(memory)
+
     def _unusable(self) -> dict[str, str]:
         """Placeholders of the ``rules_database_unusable`` error."""
         error = str(self._db_error) if self._db_error is not None else "it is closed"
@@ -280,7 +406,8 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 )
             except sqlite3.Error as err:  # the file went bad under us: show nothing cached
                 LOGGER.warning("Reading the rules database %s failed: %s", self.db_path, err)
-        return _rules_data(version, events, dt_util.parse_datetime(checked) if checked else None)
+        checked_at = dt_util.parse_datetime(checked) if checked else None
+        return _rules_data(version, events, checked_at, self._upcoming)
 
     @callback
     def _scheduled(self, _now: datetime) -> None:
@@ -318,7 +445,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                     translation_key="rules_database_unusable",
                     translation_placeholders=self._unusable(),
                 )
-            fetched, events, complete = await self._fetch(pages)
+            fetched, events, ticker, complete = await self._fetch(pages)
             if self._closing:  # unloading (maybe while waiting for the lock): drop the run
                 return self.data
             if not fetched:
@@ -330,13 +457,13 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             now = dt_util.utcnow()
             if not complete:
                 # A partial run cannot tell that an event ended: keep the known ones announced.
-                events.extend(
-                    SiteEvent(e.event_type, e.description, e.end, e.source_url)  # type: ignore[arg-type]
-                    for e in self.data.events
-                )
+                events.extend(_site_event(e) for e in (*self.data.events, *self._upcoming))
+            # Started (or without a start) events are recorded now; upcoming ones at their start.
+            current = [e for e in events if e.start is None or e.start <= now]
+            upcoming = _upcoming_states(events, now)
             try:
                 result = await self.hass.async_add_executor_job(
-                    db.record_refresh, self.config_entry.entry_id, fetched, events, now
+                    db.record_refresh, self.config_entry.entry_id, fetched, current, now
                 )
             except sqlite3.Error as err:
                 raise UpdateFailed(
@@ -346,16 +473,28 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 ) from err
             self.store.data["rules_checked"] = now.isoformat()
             await self.store.async_save()
+            self._upcoming = upcoming
+            for text in ticker:
+                self._first_seen.setdefault(text, now)
+            if complete:  # forget items no longer in the ticker
+                shown = set(ticker)
+                self._first_seen = {t: s for t, s in self._first_seen.items() if t in shown}
+            await self._async_save_memory()
             self._fire_events(result)
             return await self._cached()
 
     async def _fetch(
         self, pages: list[str]
-    ) -> tuple[dict[str, PageContent], list[SiteEvent], bool]:
-        """Fetch the pages one by one, 2 s apart; stop on 429; a failed page is skipped."""
+    ) -> tuple[dict[str, PageContent], list[SiteEvent], list[str], bool]:
+        """Fetch the pages one by one, 2 s apart; stop on 429; a failed page is skipped.
+
+        Returns the pages, their events, the ticker items seen and whether every page came.
+        """
         fetched: dict[str, PageContent] = {}
         events: list[SiteEvent] = []
+        ticker: list[str] = []
         now, tz = dt_util.utcnow(), dt_util.get_default_time_zone()
+        first_seen = dict(self._first_seen)
         complete = True
         self._fetch_error = None
         for index, path in enumerate(pages):
@@ -374,18 +513,27 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 self._fetch_error = (
                     f"rate limited until {err.retry_at.isoformat(timespec='minutes')}"
                 )
-                return fetched, events, False
+                return fetched, events, ticker, False
             except MamError as err:
                 LOGGER.debug("Rules page %s failed: %s", path, type(err).__name__)
                 self._fetch_error = f"{path}: {type(err).__name__}"
                 complete = False
                 continue
             # BeautifulSoup takes ~0.1 s a page: parse in the executor, not in the event loop.
-            fetched[path], page_events = await self.hass.async_add_executor_job(
-                _parse_page, path, html, self.config_entry.data[CONF_MAM_BASE_URL], now, tz
+            fetched[path], page_events, page_ticker = await self.hass.async_add_executor_job(
+                partial(
+                    _parse_page,
+                    path,
+                    html,
+                    base_url=self.config_entry.data[CONF_MAM_BASE_URL],
+                    now=now,
+                    tz=tz,
+                    first_seen=first_seen,
+                )
             )
             events.extend(page_events)
-        return fetched, events, complete
+            ticker.extend(text for text in page_ticker if text not in ticker)
+        return fetched, events, ticker, complete
 
     @callback
     def _fire_events(self, result: RefreshResult) -> None:
@@ -412,18 +560,65 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
                 "active": active,
                 "description": row.description,
                 "end_date": _iso(row.end_date),
+                "start_date": _iso(row.start_date),
             },
         )
 
     @callback
     def _arm_expiry(self) -> None:
-        """A timer at the earliest announced end, so an event's end is reported when it comes."""
-        if self._unsub_expiry is not None:
-            self._unsub_expiry()
-            self._unsub_expiry = None
+        """Timers at the earliest announced end and the earliest upcoming start.
+
+        So an event's end is reported when it comes, and an upcoming event starts on time.
+        """
+        for unsub in (self._unsub_expiry, self._unsub_start):
+            if unsub is not None:
+                unsub()
+        self._unsub_expiry = self._unsub_start = None
+        if self._closing:
+            return
         ends = [e.end for e in self.data.events if e.end is not None]
-        if ends and not self._closing:
+        if ends:
             self._unsub_expiry = async_track_point_in_utc_time(self.hass, self._expire, min(ends))
+        if self.data.upcoming:
+            start = min(e.start for e in self.data.upcoming)
+            self._unsub_start = async_track_point_in_utc_time(self.hass, self._start_due, start)
+
+    async def _start_due(self, _now: datetime) -> None:
+        """Start the upcoming events whose start has come: record them, report them.
+
+        Each is recorded at its announced start (the database's ``start_date``), together with
+        the events already running (so none of those ends). Without a stored rule version (a
+        database replaced since) they stay upcoming; ``active_events`` shows them anyway.
+        """
+        self._unsub_start = None
+        async with self._run_lock:
+            if self._closing or self._db is None:
+                return
+            now = dt_util.utcnow()
+            due = [e for e in self._upcoming if e.start <= now]
+            if not due:
+                return
+            db, entry_id = self._db, self.config_entry.entry_id
+            started: list[SiteEventState] = []
+            try:
+                latest = await self.hass.async_add_executor_job(db.latest_version, entry_id)
+                if latest is not None:
+                    running = [_site_event(e) for e in self.data.events]
+                    for start in sorted({e.start for e in due}):
+                        batch = [_site_event(e) for e in due if e.start == start]
+                        result = await self.hass.async_add_executor_job(
+                            db.record_refresh, entry_id, latest.pages, running + batch, start
+                        )
+                        running.extend(batch)
+                        started.extend(e for e in due if e.start == start)
+                        self._fire_events(result)
+            except sqlite3.Error as err:
+                LOGGER.warning("Starting announced site events in %s failed: %s", self.db_path, err)
+            self._upcoming = tuple(
+                e for e in self._upcoming if e not in started and (e.end is None or e.end > now)
+            )
+            await self._async_save_memory()
+            self.async_set_updated_data(await self._cached())
 
     async def _expire(self, _now: datetime) -> None:
         self._unsub_expiry = None
@@ -442,8 +637,19 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             self.async_set_updated_data(await self._cached())
 
     def active_events(self, now: datetime) -> list[SiteEventState]:
-        """Announced events whose end has not passed (turn off between refreshes too)."""
-        return [e for e in self.data.events if e.end is None or e.end > now]
+        """Announced events running at ``now``: started, end not passed (also between refreshes).
+
+        An upcoming event counts from its start on, even before the start timer recorded it.
+        """
+        return [
+            e
+            for e in (*self.data.events, *self.data.upcoming)
+            if e.start <= now and (e.end is None or e.end > now)
+        ]
+
+    def upcoming_events(self, now: datetime) -> list[SiteEventState]:
+        """Announced events that start after ``now``, soonest first."""
+        return [e for e in self.data.upcoming if e.start > now]
 
     def status_documents(self, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
         """The seed's ``/api/system/mam-rules`` and ``/api/system/events`` documents."""
@@ -490,6 +696,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             "changed_pages": list(data.changed_pages),
             "checked": _iso(data.checked),
             "events": [e.event_type for e in data.events],
+            "upcoming": [e.event_type for e in data.upcoming],
             "selected_pages": self._pages(),
             "last_update_success": self.last_update_success,
             "database_problem": self._db_error.problem if self._db_error else None,
@@ -509,6 +716,8 @@ async def async_remove_rules_data(hass: HomeAssistant, entry_id: str) -> None:
             db.delete_entry(entry_id)
         finally:
             release_store(db)
+
+    await Store[_MemoryJson](hass, MEMORY_VERSION, _memory_key(entry_id)).async_remove()
 
     try:
         await hass.async_add_executor_job(_delete)

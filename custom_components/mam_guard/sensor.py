@@ -331,6 +331,16 @@ class RatioStatusSensor(MamGuardCoordinatorEntity[MamAccountCoordinator], Sensor
         return super().available or self.entry.runtime_data.emergency.active
 
     @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The threshold option in force, so dashboards can draw the real line."""
+        options = entry_options(self.entry)
+        return {
+            "threshold": float(options[CONF_RATIO_THRESHOLD]),
+            "release_above": float(options[CONF_RATIO_THRESHOLD])
+            + float(options[CONF_RELEASE_MARGIN]),
+        }
+
+    @property
     def native_value(self) -> str | None:
         """SPEC §2 ratio status."""
         emergency = self.entry.runtime_data.emergency

@@ -5,26 +5,44 @@ pages changes, and must detect site events (freeleech, bonus points, upload mult
 traps shape the design:
 
 * Every MAM page carries a header with live counters (vault points, bonus points, ratio), a news
-  ticker, menus and a footer with timings and a clock. Hashing the whole page would create a new
-  "rule version" on every fetch, so :func:`extract_page` keeps only the main content, one line per
+  ticker, personal notices, menus and a footer. Hashing the whole page would create a new "rule
+  version" on every fetch, so :func:`extract_page` keeps only the main content, one line per
   block element, with relative times and clock timestamps removed.
 * The rules and the FAQ explain "freeleech" and "2x upload" every day, so keyword matching over
   pages gives permanent false positives. Events therefore come only from announcements
-  (:func:`extract_announcements`: the header ticker ``#hrnews`` and ``updateNotes.php`` entries),
-  classified by :func:`classify` with phrase rules, not single keywords.
+  (:func:`extract_announcements`): the items of the header news ticker ``#hrnews`` and the dated
+  entries of ``updateNotes.php``. Personal notices (``div.topArea`` without an id: tracker
+  errors, H&R warnings, messages), menus, counters and the vault are never read as announcements.
+  :func:`classify` reads the events in an announcement (:mod:`.announcements`).
+
+The ticker, in the forms seen on the real site (public sources: saved logged-in pages in
+AlmightyTopher/MAMcrawler, the reskin erickochen/colophon ``src/lib/extract/shell.ts``):
+
+* the server-rendered list, as fetched without JavaScript: ``#hrnews #js-news li`` (one item
+  each; colophon reads ``#hrnews #js-news a``);
+* the rendered jQuery ticker: ``#hrnews .ticker-wrapper .ticker p.ticker-content a`` (with or
+  without generated ids), which shows one item at a time;
+* anything else under ``#hrnews``: its list items, else its links to forum topics or the lotto,
+  else its text. The "hide news" control (``a[data-hidenews]``) is never an item.
+
+Update notes are read from their visible structure, not from class names (none is public): in
+the page's main content, a line that starts with a full date ("2025-11-18", "Nov 18, 2025",
+"18 November 2025", optionally after "Posted"/"Updated") starts an entry, which runs to the next
+such line. That covers a date heading over paragraphs or lists, a table with a date column, a
+definition list, or "<b>date</b> - text" lines.
 
 Nothing here imports Home Assistant, and no public function raises on arbitrary input: a broken
 page must never break the refresh.
 
-Cost: extraction is linear in the size of the page. The tree is walked once without being
-modified (an earlier version inserted line-break markers into it, and each bs4 insertion scans
-the parent's children, which made a page of 20,000 paragraphs take ~30 s);
-``benchmarks/bench_pages.py`` measures it.
+Cost: linear in the size of the page. The tree is walked once without being modified (an
+earlier version inserted line-break markers into it, and each bs4 insertion scans the parent's
+children, which made a page of 20,000 paragraphs take ~30 s); :func:`read_page` parses a page
+once for both its content and its announcements. ``benchmarks/bench_pages.py`` and
+``benchmarks/bench_events.py`` measure it.
 """
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 import difflib
@@ -35,6 +53,9 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
 from bs4.element import NavigableString
+
+from .announcements import EventType, read_events
+from .event_dates import parse_end_date
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,18 +73,45 @@ RULES_PAGES: tuple[str, ...] = (
 )
 UPDATE_NOTES_PATH = "updateNotes.php"
 
-EventType = Literal["freeleech", "bonus", "multiplier"]
+__all__ = [
+    "RULES_PAGES",
+    "UPDATE_NOTES_PATH",
+    "Announcement",
+    "EventType",
+    "PageContent",
+    "SiteEvent",
+    "classify",
+    "diff_summary",
+    "extract_announcements",
+    "extract_page",
+    "normalise_text",
+    "parse_end_date",
+    "read_page",
+]
 
-# Main-content containers, most specific first; MAM (and tests/support/mam_pages.py) use #mainBody.
-_MAIN_SELECTORS = ("#mainBody", "#mainContent", "main", "[role=main]", "#content")
-# Removed wherever they appear: code, site chrome and MAM's header widgets (#tmBP, #tmR, ... are
-# the user-stat counters, hence the "tm" prefix match).
-_NOISE_SELECTOR = (
-    "script, style, noscript, template, nav, #header, #hrnews, #millionInfo, #mainmenu, #menu,"
-    ' #userBar, #footer, #clock, [id^="tm"]'
+# Main-content containers, most specific first; MAM (and tests/support/mam_pages.py) use #mainBody:
+# (element id, tag name, role attribute) as for the CSS "#mainBody, #mainContent, main,
+# [role=main], #content".
+_MAIN: tuple[tuple[str, str], ...] = (
+    ("id", "mainBody"),
+    ("id", "mainContent"),
+    ("name", "main"),
+    ("role", "main"),
+    ("id", "content"),
 )
-# Also removed when no main container exists and the whole body is used.
-_FALLBACK_NOISE_SELECTOR = "header, footer"
+# Left out wherever they appear: code, site chrome and MAM's header widgets (#tmBP, #tmR, ... are
+# the user-stat counters, hence the "tm" id prefix). As CSS: "script, style, noscript, template,
+# nav, #header, #hrnews, #millionInfo, #mainmenu, #menu, #userBar, #footer, #clock, [id^=tm]".
+# Matched while walking (CSS selection of the whole tree cost more than parsing it).
+_NOISE_NAMES = frozenset({"script", "style", "noscript", "template", "nav"})
+_NOISE_IDS = frozenset(
+    {"header", "hrnews", "millionInfo", "mainmenu", "menu", "userBar", "footer", "clock"}
+)
+# Also left out when no main container exists and the whole body is used: the page header, the
+# strips above the content (user stats, personal notices, ticker) and MAM's footer row.
+_FALLBACK_NAMES = frozenset({"header", "footer"})
+_FALLBACK_IDS = frozenset({"preNav"})
+_FALLBACK_CLASSES = frozenset({"topArea", "footRow"})
 _BLOCK_TAGS = (
     "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figure",
     "form", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p", "pre", "section", "table",
@@ -112,12 +160,17 @@ class Announcement:
 
 @dataclass(frozen=True)
 class SiteEvent:
-    """A site event read from one announcement; ``end`` is aware, or None when not announced."""
+    """A site event read from one announcement.
+
+    ``end`` and ``start`` are aware, or None when not announced. ``start`` is the announced
+    start: in the future for an upcoming event, in the past or None for a running one.
+    """
 
     event_type: EventType
     description: str
     end: datetime | None
     source_url: str | None
+    start: datetime | None = None
 
 
 def _parse(html: str) -> BeautifulSoup | None:
@@ -132,44 +185,83 @@ def _collapse(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _block_text(root: Tag, skip: frozenset[int] = frozenset()) -> str:
-    """Text of ``root``, one line per block element: source line breaks are just whitespace.
+def _noise(tag: Tag, *, fallback: bool) -> bool:
+    """Whether ``tag`` is site chrome or code to leave out of a page's text."""
+    if tag.name in _NOISE_NAMES:
+        return True
+    ident = tag.get("id")
+    if isinstance(ident, str) and (ident in _NOISE_IDS or ident.startswith("tm")):
+        return True
+    if not fallback:
+        return False
+    if tag.name in _FALLBACK_NAMES or ident in _FALLBACK_IDS:
+        return True
+    classes = tag.get("class")
+    return isinstance(classes, list) and not _FALLBACK_CLASSES.isdisjoint(classes)
+
+
+def _block_lines(
+    root: Tag,
+    skip: frozenset[int] = frozenset(),
+    *,
+    links: bool = False,
+    noise: bool | None = None,
+) -> tuple[list[str], dict[int, str]]:
+    """Lines of ``root``, one per block element, and (with ``links``) each line's first href.
 
     One walk over the tree, which is not modified: a ``<br>`` is a line break, a block element
-    starts and ends a line, a table cell is followed by a space. Elements whose ``id()`` is in
-    ``skip`` are left out with everything inside them. The strings kept are the ones
-    ``root.get_text()`` keeps (no comments, no script or style text).
+    starts and ends a line, a table cell is followed by a space; source line breaks are just
+    whitespace. Elements whose ``id()`` is in ``skip`` are left out with everything inside them,
+    and so is site chrome (:func:`_noise`, with the fallback list when ``noise`` is True) unless
+    ``noise`` is None.
+    The strings kept are the ones ``root.get_text()`` keeps (no comments, no script or style
+    text). Lines are whitespace-collapsed and may be empty.
     """
     types = root.interesting_string_types
     if types is None:
         types = Tag.MAIN_CONTENT_STRING_TYPES
     parts: list[str] = []
+    hrefs: dict[int, str] = {}
+    line = 0  # block boundaries emitted so far: the index of the line being written
     # Iterators over children still to visit, and text to emit once an element is finished.
     stack: list[Iterator[PageElement] | str] = [iter(root.contents)]
     while stack:
         top = stack[-1]
         if isinstance(top, str):
             parts.append(top)
+            line += top == _BREAK
             stack.pop()
             continue
         child = next(top, None)
         if child is None:
             stack.pop()
         elif isinstance(child, Tag):
-            if id(child) in skip:
+            if id(child) in skip or (noise is not None and _noise(child, fallback=noise)):
                 continue
             if child.name == "br":
                 parts.append(_BREAK)
+                line += 1
                 continue
             if child.name in _BLOCK_NAMES:
                 parts.append(_BREAK)
+                line += 1
                 stack.append(_BREAK)
             elif child.name in _CELL_NAMES:
                 stack.append(" ")
+            elif links and child.name == "a" and line not in hrefs:
+                href = child.get("href")
+                if isinstance(href, str) and _real_link(href):
+                    hrefs[line] = href.strip()
             stack.append(iter(child.contents))
         elif isinstance(child, NavigableString) and type(child) in types:
             parts.append(child)
-    return "\n".join(_collapse(line) for line in "".join(parts).split(_BREAK))
+            line += child.count(_BREAK)
+    return [_collapse(text) for text in "".join(parts).split(_BREAK)], hrefs
+
+
+def _block_text(root: Tag, *, fallback: bool = False) -> str:
+    """Text of ``root`` without site chrome, one line per block element (:func:`_block_lines`)."""
+    return "\n".join(_block_lines(root, noise=fallback)[0])
 
 
 def normalise_text(text: str) -> str:
@@ -182,360 +274,252 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _unparsed(path: str, html: str) -> PageContent:
+    text = normalise_text(re.sub(r"<[^>]*>", "\n", html))
+    return PageContent(path, text, _sha256(text))
+
+
+def _main(soup: BeautifulSoup) -> tuple[Tag, bool]:
+    """The main content container, else the body (or the document) and True: the fallback."""
+    for kind, value in _MAIN:
+        if kind == "id":
+            found = soup.find(id=value)
+        elif kind == "name":
+            found = soup.find(value)
+        else:
+            found = soup.find(role=value)
+        if isinstance(found, Tag):
+            return found, False
+    return soup.body or soup, True
+
+
 def extract_page(path: str, html: str) -> PageContent:
     """Return the main content of ``html`` as normalised text and its hash.
 
     The first main container found (``#mainBody``, ``#mainContent``, ``main``, ``[role=main]``,
     ``#content``) is used; without one, the body (or the whole document) minus ``header``,
-    ``footer`` and the noise selectors. Unparseable markup falls back to crude tag stripping.
+    ``footer``, the strips above the content and the noise selectors. Unparseable markup falls
+    back to crude tag stripping.
     """
     soup = _parse(html)
     if soup is None:
-        text = normalise_text(re.sub(r"<[^>]*>", "\n", html))
-        return PageContent(path, text, _sha256(text))
-    root: Tag = next(
-        (tag for sel in _MAIN_SELECTORS if (tag := soup.select_one(sel)) is not None), soup
-    )
-    selector = _NOISE_SELECTOR
-    if root is soup:
-        root = soup.body or soup
-        selector = f"{_FALLBACK_NOISE_SELECTOR}, {_NOISE_SELECTOR}"
-    noise = root.select(selector)  # left out of the text (with their content), not removed
-    text = normalise_text(_block_text(root, frozenset(map(id, noise))))
+        return _unparsed(path, html)
+    root, fallback = _main(soup)
+    text = normalise_text(_block_text(root, fallback=fallback))
     return PageContent(path, text, _sha256(text))
 
 
-def _href(tag: Tag, base_url: str) -> str | None:
-    link = tag if tag.name == "a" and tag.has_attr("href") else tag.find("a", href=True)
-    href = link.get("href") if isinstance(link, Tag) else None
-    if not isinstance(href, str) or not href.strip():
-        return None
+def read_page(path: str, html: str, base_url: str) -> tuple[PageContent, list[Announcement]]:
+    """:func:`extract_page` and :func:`extract_announcements` with one parse of the page."""
+    soup = _parse(html)
+    if soup is None:
+        return _unparsed(path, html), []
+    notes = _is_update_notes(path)
+    root, fallback = _main(soup)
+    lines, hrefs = _block_lines(root, links=notes, noise=fallback)
+    text = normalise_text("\n".join(lines))
+    found = _ticker(soup, base_url)
+    if notes:
+        found.extend(_update_notes(lines, hrefs, base_url))
+    return PageContent(path, text, _sha256(text)), found
+
+
+def _real_link(href: str) -> bool:
+    """A link somewhere ("#" and "javascript:" links are page controls, like "hide news")."""
+    href = href.strip()
+    return bool(href) and not href.startswith("#") and not href.lower().startswith("javascript:")
+
+
+def _absolute(href: str, base_url: str) -> str | None:
     try:
         return urljoin(base_url, href.strip())
     except ValueError:  # e.g. a malformed IPv6 host in href
         return None
 
 
+def _href(tag: Tag, base_url: str) -> str | None:
+    """The first real link of ``tag`` (itself or inside it), made absolute."""
+    links = [tag] if tag.name == "a" else []
+    links.extend(tag.find_all("a", href=True))
+    for link in links:
+        href = link.get("href")
+        if isinstance(href, str) and _real_link(href):
+            return _absolute(href, base_url)
+    return None
+
+
 def _is_update_notes(path: str | None) -> bool:
     return path is not None and path.strip("/").split("?")[0].lower() == UPDATE_NOTES_PATH.lower()
 
 
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# The controls of the ticker widget: never an item, never part of an item's text.
+_TICKER_CONTROLS = "[data-hidenews], .ticker-title, .ticker-swipe, .ticker-controls, script, style"
+# News items link to forum topics (/f/t/...) or the lotto (/lotto/...) (colophon shell.ts).
+_NEWS_LINK = re.compile(r"^(?:https?://[^/]+)?/(?:f/t/|lotto/)", re.IGNORECASE)
 
 
-def _note_date(text: str) -> date | None:
-    match = _ISO_DATE.search(text)
-    if match is None:
-        return None
+def _ticker(soup: BeautifulSoup, base_url: str) -> list[Announcement]:
+    """The header ticker's items, in the form the page has (see the module docstring)."""
+    ticker = soup.find(id="hrnews")  # in the header: found early, no walk of the whole page
+    if ticker is None:
+        return []
+    skip = frozenset(map(id, ticker.select(_TICKER_CONTROLS)))
+    links = [a for a in ticker.select("a[href]") if id(a) not in skip]
+    items: list[Tag] = (
+        ticker.select("#js-news li, .js-news li")
+        or ticker.select(".ticker-content")
+        or ticker.select("li")
+        or [a for a in links if _NEWS_LINK.match(str(a.get("href", "")).strip())]
+        or [a for a in links if _href(a, "")]
+        or [ticker]
+    )
+    found: list[Announcement] = []
+    seen: set[str] = set()
+    for item in items:
+        if item is ticker:
+            text = _collapse(" ".join(_block_lines(ticker, skip)[0]))
+        else:
+            text = _collapse(item.get_text(" "))
+        if text and text not in seen:
+            seen.add(text)
+            found.append(Announcement(text, _href(item, base_url), "news_ticker"))
+    return found
+
+
+_NOTE_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+# A line that starts with a full date starts an update-notes entry.
+_NOTE_DATE = re.compile(
+    r"^[\W_]{0,3}(?:(?:posted|updated|update|added|released|date|changes?)\b[\W_]{0,3}"
+    r"(?:on\s+)?)?(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+    r"(?:(?P<y>\d{4})[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})(?:[ t]\d{1,2}:\d{2}(?::\d{2})?)?"
+    rf"|(?P<mon>{_NOTE_MONTH})\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>\d{{4}})"
+    rf"|(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon3>{_NOTE_MONTH}),?\s+(?P<y3>\d{{4}}))"
+    r"(?!\d)(?!:\d)(?:\s*(?:utc|gmt)\b)?[\s\W_]*",
+    re.IGNORECASE,
+)
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _note_date(match: re.Match[str]) -> date | None:
     try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
+        if match["y"]:
+            return date(int(match["y"]), int(match["mo"]), int(match["d"]))
+        name, day, year = (
+            (match["mon"], match["d2"], match["y2"])
+            if match["mon"]
+            else (match["mon3"], match["d3"], match["y3"])
+        )
+        return date(int(year), _MONTH_NAMES.index(name[:3].lower()) + 1, int(day))
     except ValueError:
         return None
 
 
-def extract_announcements(html: str, base_url: str, path: str | None = None) -> list[Announcement]:
-    """Announcements on a page: the header ticker, plus the notes when ``path`` is updateNotes.php.
+def _update_notes(lines: list[str], hrefs: dict[int, str], base_url: str) -> list[Announcement]:
+    """Dated entries of the update notes: a line starting with a date starts one.
 
-    Ticker: each ``#hrnews li`` (else each ``#hrnews a``, else the whole ticker) is one item; its
-    first link, made absolute against ``base_url``, is the URL. Update notes: each ``.updateNote``
-    element is one entry; its date is the first ``YYYY-MM-DD`` in the entry's ``.noteDate`` (or
-    text), its text the ``.noteBody`` (or the entry minus the date), its URL the first link in it
-    or ``updateNotes.php#<id>``. Every page repeats the ticker, so callers dedupe (the store does).
+    An entry's text is the rest of its date line and the lines up to the next date line; its
+    URL the first forum-topic link in it, else the update notes page. Lines before the first
+    date (the title, an introduction) belong to no entry.
     """
-    soup = _parse(html)
-    if soup is None:
-        return []
+    page_url = _absolute(UPDATE_NOTES_PATH, base_url)
     found: list[Announcement] = []
-    for ticker in soup.select("#hrnews"):
-        items = ticker.select("li") or ticker.select("a") or [ticker]
-        for item in items:
-            text = _collapse(item.get_text(" "))
-            if text:
-                found.append(Announcement(text, _href(item, base_url), "news_ticker"))
-    if _is_update_notes(path):
-        page_url = urljoin(base_url, UPDATE_NOTES_PATH)
-        for note in soup.select(".updateNote"):
-            date_tag = note.select_one(".noteDate")
-            body = note.select_one(".noteBody")
-            published = _note_date(date_tag.get_text(" ") if date_tag else note.get_text(" "))
-            if body is None and date_tag is not None:
-                date_tag.extract()
-            text = _collapse((body or note).get_text(" "))
-            note_id = note.get("id")
-            url = _href(note, base_url) or (
-                f"{page_url}#{note_id}" if isinstance(note_id, str) and note_id else page_url
-            )
-            if text:
-                found.append(Announcement(text, url, "update_notes", published))
+    published: date | None = None
+    texts: list[str] = []
+    url: str | None = None
+
+    def flush() -> None:
+        if published is not None and (text := "\n".join(texts)):
+            found.append(Announcement(text, url or page_url, "update_notes", published))
+
+    for index, line in enumerate(lines):
+        if not line:
+            continue
+        match = _NOTE_DATE.match(line)
+        day = _note_date(match) if match else None
+        rest = line
+        if match is not None and day is not None:
+            flush()
+            published, texts, url = day, [], None
+            rest = line[match.end() :]
+        elif published is None:
+            continue
+        if rest:
+            texts.append(rest)
+        href = hrefs.get(index)
+        if url is None and href is not None and _NEWS_LINK.match(href):
+            url = _absolute(href, base_url)
+    flush()
     return found
+
+
+def extract_announcements(html: str, base_url: str, path: str | None = None) -> list[Announcement]:
+    """Announcements on a page: the ticker's items, plus the entries when ``path`` is the notes.
+
+    Ticker items (see the module docstring) are deduplicated by text; their URL is their first
+    real link made absolute against ``base_url``. Update-notes entries are read from the main
+    content (see :func:`_update_notes`). Every page repeats the ticker, so callers dedupe.
+    """
+    return read_page(path or "", html, base_url)[1]
 
 
 # --- classification ---------------------------------------------------------------------------
 
-_FL = r"(?:free\s*-?\s*leech|fl)"
-_MULT = r"(?:\d+(?:\.\d+)?\s*x|x\s*\d+|double[ds]?|triple[ds]?|quadruple[ds]?|twice\s+the)"
-_RULES: tuple[tuple[EventType, re.Pattern[str]], ...] = (
-    (
-        "freeleech",
-        re.compile(
-            rf"\b(?:site\s*-?\s*wide|global|whole[\s-]+site|site)\s+{_FL}\b"
-            rf"|\b{_FL}\s+(?:weekend|week|day|event|party|site\s*-?\s*wide"
-            r"|for\s+(?:every(?:one|body)|all)|on\s+(?:all|every(?:thing)?))\b"
-            rf"|\b(?:everything|all\s+torrents|the\s+(?:whole\s+)?site)\s+(?:is|are)\s+(?:now\s+)?{_FL}\b",
-            re.IGNORECASE,
-        ),
-    ),
-    (
-        "bonus",
-        re.compile(
-            rf"\b{_MULT}\s+(?:(?:all|the|your)\s+)?"
-            r"(?:bonus(?:\s+points?)?|bp|seed\s*bonus|(?:donation|vault)\s+credits?)\b"
-            r"|\bbonus(?:\s+points?)?\s+(?:event|weekend|multiplier|boost|bonanza)\b"
-            rf"|\b(?:bonus(?:\s+points?)?|bp|seed\s*bonus)\s+(?:are|is)\s+(?:doubled|tripled|{_MULT})",
-            re.IGNORECASE,
-        ),
-    ),
-    (
-        "multiplier",
-        re.compile(
-            rf"\b{_MULT}\s+(?:(?:all|the|your)\s+)?(?:upload(?:ed|s)?|ul)\b"
-            r"|\bupload\s+(?:multiplier|boost|event|bonus)\b"
-            rf"|\buploads?\s+(?:counts?|are\s+counted)\s+(?:double|twice|{_MULT})",
-            re.IGNORECASE,
-        ),
-    ),
-)
-_VETO = re.compile(
-    r"\b(?:discussion|discuss|poll|survey|suggestions?|feedback|ended|is\s+over|are\s+over"
-    r"|cancell?ed|postponed)\b|\?\s*$",
-    re.IGNORECASE,
-)
-# Freeleech that is not site-wide even next to "site": staff picks, personal FL, wedges.
-_FL_VETO = re.compile(r"\b(?:picks?|personal|wedges?)\b", re.IGNORECASE)
 STALE_AFTER = timedelta(days=7)
+# Update notes older than this are not read at all (they stay on the page for years).
+NOTES_MAX_AGE = timedelta(days=366)
 _MAX_DESCRIPTION = 300
-
-
-def classify(announcement: Announcement, *, now: datetime, tz: tzinfo) -> list[SiteEvent]:
-    """Site events announced by ``announcement`` (at most one per type, same end for all).
-
-    Rules, on the whitespace-collapsed text, case-insensitive:
-
-    * freeleech: a site-wide scope next to "freeleech"/"FL" ("site-wide freeleech", "sitewide FL",
-      "site FL", "global freeleech", "freeleech weekend/week/day/event", "FL for everyone/all",
-      "freeleech on all torrents", "everything is freeleech"). "Freeleech" alone, staff picks,
-      personal FL and wedges do not match.
-    * bonus: a multiplier before bonus points or donation/vault credits ("2x bonus points",
-      "double BP", "3x all donation credits" - donation credits are bought with points, so a
-      credit multiplier is a bonus event), or "bonus point event/weekend/multiplier",
-      "bonus points are doubled".
-    * multiplier: a multiplier before upload ("2x upload", "double upload credit"), or "upload
-      multiplier/boost/event", "uploads count double".
-    * Nothing at all when the text is a discussion/poll/feedback thread, a question (ends with
-      "?"), or says the event ended/is over/was cancelled or postponed.
-
-    The end comes from :func:`parse_end_date` (so it is always convertible to UTC: an end at the
-    edge of datetime's range, like "until 9999-12-31", counts as none), resolved relative to the
-    note's publication date when it has one, else ``now``. An event whose end has passed is not
-    returned, nor is a dated announcement without an end that is older than :data:`STALE_AFTER`
-    (update notes stay on the page for years).
-    """
-    text = _collapse(announcement.text)
-    if not text or _VETO.search(text):
-        return []
-    types = [
-        event_type
-        for event_type, rule in _RULES
-        if rule.search(text) and not (event_type == "freeleech" and _FL_VETO.search(text))
-    ]
-    if not types:
-        return []
-    now = _aware(now)
-    ref = now
-    if announcement.published is not None:
-        ref = datetime.combine(announcement.published, time(), tzinfo=tz)
-    end = parse_end_date(text, now=ref, tz=tz)
-    if end is not None and end <= now:
-        return []
-    if end is None and now - ref > STALE_AFTER:
-        return []
-    description = text[:_MAX_DESCRIPTION]
-    return [SiteEvent(event_type, description, end, announcement.url) for event_type in types]
-
-
-# --- end dates --------------------------------------------------------------------------------
-
-_MONTH = (
-    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
-)
-_WEEKDAY = (
-    r"(?P<wd>mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?"
-    r"|sat(?:urday)?|sun(?:day)?)\b\.?"
-)
-_YEAR = r"(?:,?\s+(?P<y>\d{4})\b)?"
-_DAY = r"(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
-_TRIGGER = re.compile(
-    r"\b(?:until|till|til|through|thru|ends?|ending|expires?)\b\s*:?\s*(?:on\s+|at\s+)?",
-    re.IGNORECASE,
-)
-_DATE_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, re.IGNORECASE))
-    for name, pattern in (
-        ("iso", r"(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})(?!\d)"),
-        (
-            "end_of",
-            rf"(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?:(?P<unit>month|week(?:end)?)\b|{_MONTH}"
-            r"(?:\s+(?P<y>\d{4})\b)?)",
-        ),
-        ("weekend", r"(?:(?:the|this)\s+)?weekend\b"),
-        ("month_day", rf"(?:{_WEEKDAY},?\s+)?(?:the\s+)?{_MONTH}\s+{_DAY}{_YEAR}"),
-        ("day_month", rf"(?:{_WEEKDAY},?\s+)?(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}{_YEAR}"),
-        ("weekday", rf"(?:next\s+|this\s+)?{_WEEKDAY}"),
-        ("tomorrow", r"tomorrow\b"),
-        ("tonight", r"(?:tonight|midnight)\b"),
-    )
-)
-_TIME = re.compile(
-    r"(?:t|\s*,?\s*(?:at\s+|@\s*)?)(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?"
-    r"(?:\s*(?P<ap>[ap])\.?m\b\.?)?",
-    re.IGNORECASE,
-)
-_UTC_SUFFIX = re.compile(r"\s*(?:utc|gmt|z)\b", re.IGNORECASE)
-_END_OF_DAY = time(23, 59, 59)
-# An end must keep this distance from the edges of datetime's range (years 1 and 9999) once in
-# UTC, so that converting it to UTC or to any zone (offsets stay within a day) and adding a day
-# to it cannot overflow in the store, the entities or a timer.
-_END_MARGIN = timedelta(days=2)
-_EARLIEST_END = datetime.min.replace(tzinfo=UTC) + _END_MARGIN
-_LATEST_END = datetime.max.replace(tzinfo=UTC) - _END_MARGIN
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _usable_end(moment: datetime) -> bool:
-    """Whether ``moment`` is safely inside datetime's range in UTC (see ``_END_MARGIN``)."""
-    try:
-        utc = moment.astimezone(UTC)
-    except ValueError, OverflowError:  # 9999-12-31 west of UTC, 0001-01-01 east of UTC
-        return False
-    return _EARLIEST_END <= utc <= _LATEST_END
+def classify(
+    announcement: Announcement, *, now: datetime, tz: tzinfo, seen: datetime | None = None
+) -> list[SiteEvent]:
+    """Site events announced by ``announcement`` (at most one per type).
 
-
-def _month(name: str) -> int:
-    return (
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "may",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "oct",
-        "nov",
-        "dec",
-    ).index(name[:3].lower()) + 1
-
-
-def _nearest(ref: date, month: int, day: int | None) -> date | None:
-    """The date nearest to ``ref`` in the previous, current or next year (``day`` None = last).
-
-    Announcements talk about near dates: "until Jan 3" in December is next January, while
-    "until Dec 1" read on Dec 2 is yesterday (the event is over), not next December.
+    What counts as a site event, and how the text is read, is documented in
+    :mod:`.announcements`. Relative dates ("tomorrow", "for 48 hours") count from the note's
+    publication date when it has one, else from ``seen`` (when the item was first seen), else
+    ``now``. An event whose end has passed is not returned; nor is an update note without an
+    end older than :data:`STALE_AFTER` (counted from its publication or announced start), nor
+    any note older than :data:`NOTES_MAX_AGE`. An event whose announced start is after ``now``
+    is returned with that ``start``: an upcoming event. Every date returned is convertible to
+    UTC and to any zone; nothing here raises.
     """
-    candidates: list[date] = []
-    for year in (ref.year - 1, ref.year, ref.year + 1):
-        try:
-            candidates.append(date(year, month, day or calendar.monthrange(year, month)[1]))
-        except ValueError:
-            continue
-    return min(candidates, key=lambda d: abs((d - ref).days), default=None)
-
-
-def _fixed(year: int, month: int, day: int | None) -> date:
-    return date(year, month, day or calendar.monthrange(year, month)[1])
-
-
-def _resolve_date(form: str, match: re.Match[str], ref: date) -> date | None:
-    groups = match.groupdict()
-    year = int(groups["y"]) if groups.get("y") else None
-    if form == "iso":
-        return date(int(groups["y"]), int(groups["mo"]), int(groups["d"]))
-    if form in {"month_day", "day_month"}:
-        month, day = _month(groups["mon"]), int(groups["d"])
-        return _fixed(year, month, day) if year else _nearest(ref, month, day)
-    if form == "end_of":
-        unit = (groups.get("unit") or "").lower()
-        if unit == "month":
-            return _fixed(ref.year, ref.month, None)
-        if unit:  # week, weekend: the coming Sunday
-            return ref + timedelta(days=6 - ref.weekday())
-        month = _month(groups["mon"])
-        return _fixed(year, month, None) if year else _nearest(ref, month, None)
-    if form == "weekend":
-        return ref + timedelta(days=6 - ref.weekday())
-    if form == "weekday":
-        wanted = ("mon", "tue", "wed", "thu", "fri", "sat", "sun").index(groups["wd"][:3].lower())
-        return ref + timedelta(days=(wanted - ref.weekday()) % 7)
-    if form == "tomorrow":
-        return ref + timedelta(days=1)
-    return ref  # tonight / midnight
-
-
-def _resolve_time(text: str) -> tuple[time, bool]:
-    """The time of day at the start of ``text`` (default: end of day) and whether it is UTC."""
-    moment, used = _END_OF_DAY, 0
-    match = _TIME.match(text)
-    if match and (match["m"] or match["ap"]):
-        hour, minute = int(match["h"]), int(match["m"] or 0)
-        if match["ap"]:
-            hour = hour % 12 + (12 if match["ap"].lower() == "p" else 0)
-        if hour < 24 and minute < 60 and int(match["s"] or 0) < 60:
-            moment, used = time(hour, minute, int(match["s"] or 0)), match.end()
-    return moment, bool(_UTC_SUFFIX.match(text, used))
-
-
-def parse_end_date(text: str, *, now: datetime, tz: tzinfo) -> datetime | None:
-    """The end announced in ``text`` as an aware datetime, or None when it names none.
-
-    An end follows "until", "till", "'til", "through"/"thru", "ends"/"ending" or "expires"
-    (optionally "on"/"at"), and is one of: ``YYYY-MM-DD`` (optionally with ``HH:MM[:SS]``), "Dec 1"
-    / "December 1st[, 2026]", "1st of December", "the end of January/the month/the week", "the
-    weekend" (Sunday), a weekday (next occurrence, today included), "tomorrow", "tonight"/
-    "midnight". A date without a time ends at 23:59:59; a time may follow ("at 12:00", "5pm").
-    The zone is ``tz`` unless the text says UTC/GMT/Z. Dates without a year resolve to the nearest
-    occurrence around ``now`` (see :func:`_nearest`).
-
-    An end within two days of the edges of datetime's range (years 1 and 9999: "until
-    9999-12-31" means "no end", and in a zone west of UTC it has no UTC equivalent at all) is
-    ignored like an impossible date ("until Feb 30"): the result is always convertible to UTC
-    and to any zone. Nothing here raises, whatever ``text``, ``now`` and ``tz``.
-    """
+    text = _collapse(announcement.text)
+    if not text:
+        return []
     try:
-        ref = _aware(now).astimezone(tz)
-    except ValueError, OverflowError:  # only at the edges of datetime's range
-        return None
-    for trigger in _TRIGGER.finditer(text):
-        tail = text[trigger.end() : trigger.end() + 80]
-        for form, pattern in _DATE_FORMS:
-            match = pattern.match(tail)
-            if match is None:
+        now = _aware(now)
+        if announcement.published is not None:
+            if now.date() - announcement.published > NOTES_MAX_AGE:
+                return []
+            ref = datetime.combine(announcement.published, time(), tzinfo=tz)
+        else:
+            ref = _aware(seen) if seen is not None else now
+        findings = read_events(announcement.text, ref=ref, tz=tz)
+        events: list[SiteEvent] = []
+        for finding in findings:
+            if finding.end is not None and finding.end <= now:
                 continue
-            try:
-                day = _resolve_date(form, match, ref.date())
-                if day is None:
+            if announcement.published is not None and finding.end is None:
+                anchor = max(ref, finding.start) if finding.start is not None else ref
+                if now - anchor > STALE_AFTER:
                     continue
-                moment, is_utc = _resolve_time(tail[match.end() :])
-                end = datetime.combine(day, moment, tzinfo=UTC if is_utc else tz)
-            except ValueError, OverflowError:  # "Feb 30", "tomorrow" on 9999-12-31
-                continue
-            if _usable_end(end):
-                return end
-    return None
+            events.append(
+                SiteEvent(
+                    finding.event_type,
+                    text[:_MAX_DESCRIPTION],
+                    finding.end,
+                    announcement.url,
+                    finding.start,
+                )
+            )
+    except ValueError, OverflowError:  # arithmetic at the edges of datetime's range
+        return []
+    return events
 
 
 def diff_summary(old_text: str, new_text: str, max_chars: int = 2000) -> str:
