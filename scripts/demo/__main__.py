@@ -1,7 +1,8 @@
 """The launcher: ``python -m scripts.demo`` (run by ``scripts/develop`` and ``scripts/e2e``).
 
 It starts the stack (:mod:`scripts.demo.stack`), then either serves the demo until Ctrl-C
-(printing a guide; ``--scenario emergency`` plays a freeze and its release by itself) or, with
+(printing a guide; ``--scenario emergency`` plays a freeze and its release by itself,
+``--scenario purchase`` an emergency that an upload-credit purchase ends) or, with
 ``--exit-after-check``, runs the end-to-end checks (:mod:`scripts.demo.checks`) and stops. The
 supervisor (:meth:`Stack.supervise`) runs alongside either: a dead qBittorrent is reported and
 restarted, a dead Home Assistant ends the demo. Ctrl-C (or SIGTERM) stops HA, qBittorrent and the
@@ -17,14 +18,20 @@ import os
 from pathlib import Path
 import signal
 import sys
+import textwrap
 import time
 
 from scripts.demo.stack import (
     ACCOUNT_EMERGENCY,
+    ACCOUNT_PURCHASE_EMERGENCY,
+    ACCOUNT_PURCHASE_POINTS,
     ACCOUNT_RECOVERED,
     DASHBOARD_PATH,
     HA_PASSWORD,
     HA_USER,
+    PURCHASE_COST,
+    PURCHASE_GB,
+    PURCHASE_OPTIONS,
     RATIO_ENTITY,
     REPO,
     HaError,
@@ -50,16 +57,59 @@ async def emergency_scenario(stack: Stack, start_after: float, duration: float) 
     log(f"scenario: ratio recovered to {ACCOUNT_RECOVERED['ratio']} -> the freeze is released")
 
 
+async def purchase_scenario(stack: Stack, start_after: float, next_poll_after: float) -> None:
+    """Upload credit on, enough points; the ratio drops; the purchase ends the emergency.
+
+    The option is set through the options flow at once (MAM Guard reloads and polls, showing the
+    new balance). After ``start_after`` s the ratio drops to 0.95 and MAM Guard polls: the
+    emergency is declared and, in the same poll, upload credit bought; the simulator's ratio is
+    then 1.01. The next poll, ``next_poll_after`` s later, ends the emergency.
+    """
+    stack.set_account(ACCOUNT_PURCHASE_POINTS)
+    await stack.set_options(PURCHASE_OPTIONS)
+    log(
+        f"scenario: upload credit 'To end a ratio emergency' is on, "
+        f"{ACCOUNT_PURCHASE_POINTS['seedbonus']:,} points; the ratio drops to "
+        f"{ACCOUNT_PURCHASE_EMERGENCY['ratio']} in {start_after:.0f} s"
+    )
+    await asyncio.sleep(start_after)
+    stack.set_account(ACCOUNT_PURCHASE_EMERGENCY)
+    await stack.poll_now()
+    bought = ", ".join(f"{p['amount']} GB for {p['cost']:,.0f} points" for p in stack.sim.purchases)
+    log(
+        f"scenario: ratio is now {ACCOUNT_PURCHASE_EMERGENCY['ratio']} -> emergency; MAM Guard "
+        f"bought {bought or 'nothing (yet)'} (expected {PURCHASE_GB} GB for {PURCHASE_COST:,}); "
+        f"the simulator's ratio is now {stack.sim.state.ratio}; "
+        f"next poll in {next_poll_after:.0f} s"
+    )
+    await asyncio.sleep(next_poll_after)
+    await stack.poll_now()
+    log(f"scenario: polled again at ratio {stack.sim.state.ratio} -> the emergency is over")
+
+
 def guide(stack: Stack, args: argparse.Namespace) -> str:
     """What to open and what to try, printed once the stack is ready."""
     ha, sim = stack.ha.base, stack.sim.base_url
     token = (stack.dir / "token").relative_to(REPO)
     auth = f'-H "Authorization: Bearer $(cat {token})"'
-    scenario = (
-        f"The emergency scenario runs by itself: ratio {ACCOUNT_EMERGENCY['ratio']} "
-        f"in {args.emergency_after:.0f} s, recovery {args.emergency_for:.0f} s later."
-        if args.scenario == "emergency"
-        else "Re-run with --scenario emergency to watch a freeze and its release happen by itself."
+    scenarios = {
+        "emergency": f"The emergency scenario runs by itself: ratio {ACCOUNT_EMERGENCY['ratio']} "
+        f"in {args.emergency_after:.0f} s, recovery {args.emergency_for:.0f} s later.",
+        "purchase": "The purchase scenario runs by itself: the option 'Buy upload credit: To end "
+        "a ratio emergency' is set now through the options flow (the points go up to "
+        f"{ACCOUNT_PURCHASE_POINTS['seedbonus']:,}); the ratio drops to "
+        f"{ACCOUNT_PURCHASE_EMERGENCY['ratio']} in {args.emergency_after:.0f} s and MAM Guard "
+        f"declares the emergency and buys {PURCHASE_GB} GB of upload credit "
+        f"({PURCHASE_COST:,} points); the next poll, {args.emergency_for:.0f} s later, ends the "
+        "emergency (ratio 1.01). The dashboard's Bonus points card shows the last purchase.",
+    }
+    scenario = textwrap.fill(
+        scenarios.get(
+            args.scenario,
+            "Re-run with --scenario emergency to watch a freeze and its release happen by itself, "
+            "or with --scenario purchase to watch an upload-credit purchase end an emergency.",
+        ),
+        98,
     )
     qbt = stack.daemon
     logs = [stack.ha.log_path, stack.dir / "config" / "home-assistant.log", stack.qbt_log()]
@@ -109,9 +159,27 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sim-port", type=int, default=8765, help="MAM simulator port (if free)")
     parser.add_argument("--qbt-port", type=int, default=8080, help="qBittorrent port (if free)")
     parser.add_argument("--headless", action="store_true", help="free ports only, no guide")
-    parser.add_argument("--scenario", choices=("none", "emergency"), default="none")
-    parser.add_argument("--emergency-after", type=float, default=60.0, metavar="SECONDS")
-    parser.add_argument("--emergency-for", type=float, default=180.0, metavar="SECONDS")
+    parser.add_argument(
+        "--scenario",
+        choices=("none", "emergency", "purchase"),
+        default="none",
+        help="emergency: the ratio drops, then recovers; purchase: with the option 'Buy upload "
+        "credit' on, the ratio drops and an upload-credit purchase ends the emergency",
+    )
+    parser.add_argument(
+        "--emergency-after",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="when the scenario's ratio drops (default 60)",
+    )
+    parser.add_argument(
+        "--emergency-for",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="then the recovery (emergency) or the next poll (purchase) after this (default 180)",
+    )
     parser.add_argument(
         "--exit-after-check",
         action="store_true",
@@ -153,6 +221,8 @@ async def serve(stack: Stack, args: argparse.Namespace) -> int:
         print(guide(stack, args), flush=True)
     if args.scenario == "emergency":
         await emergency_scenario(stack, args.emergency_after, args.emergency_for)
+    elif args.scenario == "purchase":
+        await purchase_scenario(stack, args.emergency_after, args.emergency_for)
     await asyncio.Event().wait()  # until Ctrl-C / SIGTERM cancels us
     return 0
 

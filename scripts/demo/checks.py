@@ -20,12 +20,22 @@ the rendered page and saved as a screenshot:
    says so. Screenshot ``<stem>-qbittorrent-down.png``. qBittorrent started again: the freeze
    completes (``protected``, qBittorrent as in step 2, the "applied" notification); then the
    recovery as in step 3.
-5. **hold-off**: the *Trigger freeze* button (a manual emergency, the button then unavailable),
+5. **purchase**: *Buy upload credit* set to "To end a ratio emergency" through the options flow
+   over REST (its form is in sections; the entry stores the option flat, as its diagnostics
+   show) and 61,250 points; then ratio 0.95 and an immediate poll. The emergency is declared and
+   qBittorrent frozen, and in the same poll MAM Guard buys upload credit: exactly one purchase at
+   the simulator (``GET /_sim/state``), 56 GB for 28,000 points (the smallest amount >= 50 GB
+   that lifts the ratio above threshold + margin), one ``mam_guard_purchase`` event and the
+   *Last purchase* sensor (reason ``emergency``, success). The next poll reads ratio 1.01: the
+   emergency ends, qBittorrent is exactly as before step 2, still one purchase. Screenshot
+   ``<stem>-purchase.png`` (the Bonus points card with the purchase). Then the option is set
+   back to off and the ratio rises to 1.12.
+6. **hold-off**: the *Trigger freeze* button (a manual emergency, the button then unavailable),
    then the *Release freeze* button: qBittorrent exactly as before, ``hold_off_until`` about an hour
    ahead. Screenshot ``<stem>-hold-off.png``.
-6. **setup-form**: Settings > Add integration > MAM Guard renders its first form without a
+7. **setup-form**: Settings > Add integration > MAM Guard renders its first form without a
    "Translation error". Screenshot ``<stem>-setup-form.png``.
-7. **options-form**: the options form of the entry, in its sections. Screenshot
+8. **options-form**: the options form of the entry, in its sections. Screenshot
    ``<stem>-options-form.png``.
 
 Each check prints ``PASS``/``FAIL``; the totals go to ``--results`` for the shell script.
@@ -50,13 +60,20 @@ import psutil  # type: ignore[import-untyped]
 
 from scripts.demo.browser import DASHBOARD_HEIGHT, Browser, Page, chromium
 from scripts.demo.stack import (
+    ACCOUNT_AFTER_PURCHASE,
     ACCOUNT_EMERGENCY,
+    ACCOUNT_PURCHASE_EMERGENCY,
+    ACCOUNT_PURCHASE_POINTS,
     ACCOUNT_RECOVERED,
     AUTOMATION_ENTITY,
     DASHBOARD_PATH,
     DEMO_TORRENTS,
     EMERGENCY_ENTITY,
     PREFIX,
+    PURCHASE_COST,
+    PURCHASE_GB,
+    PURCHASE_OPTIONS,
+    PURCHASE_OPTIONS_OFF,
     QBT_ENTITIES,
     QBT_PREFS,
     RATIO_ENTITY,
@@ -77,6 +94,9 @@ STATUS_SENSOR = f"sensor.{PREFIX}_ratio_status"
 PROTECTION_SENSOR = f"sensor.{PREFIX}_protection"
 ALLOCATION_SENSOR = f"sensor.{PREFIX}_seeding_allocation"
 RULES_SENSOR = f"sensor.{PREFIX}_rules_version"
+LAST_PURCHASE_SENSOR = f"sensor.{PREFIX}_last_purchase"
+POINTS_SENSOR = f"sensor.{PREFIX}_bonus_points"
+PURCHASE_EVENT = "mam_guard_purchase"
 RELEASE_BUTTON = f"button.{PREFIX}_release_freeze"
 TRIGGER_BUTTON = f"button.{PREFIX}_trigger_freeze"
 EVENT_SENSORS = tuple(
@@ -718,6 +738,177 @@ async def check_hold_off(
     )
 
 
+async def sim_state(stack: Stack) -> dict[str, Any]:
+    """``GET /_sim/state``: the simulated account and every purchase the simulator applied."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(f"{stack.sim.base_url}/_sim/state") as resp,
+    ):
+        state: dict[str, Any] = await resp.json()
+    return state
+
+
+def purchases_at_sim(stack: Stack, want: list[dict[str, Any]]) -> Callable[[], Awaitable[Any]]:
+    """Probe: the simulator applied exactly these purchases (kind, amount, cost), in order."""
+
+    async def probe() -> tuple[bool, object]:
+        state = await sim_state(stack)
+        seen = [{k: p[k] for k in ("kind", "amount", "cost")} for p in state["purchases"]]
+        return state["purchases_applied"] == len(want) and seen == want, state["purchases"]
+
+    return probe
+
+
+async def stored_options(ha: HomeAssistant, entry_id: str) -> dict[str, Any]:
+    """The entry's options as stored, from its diagnostics download (they are not secret)."""
+    diagnostics = await ha.request("GET", f"/api/diagnostics/config_entry/{entry_id}")
+    options: dict[str, Any] = diagnostics["data"]["entry"]["options"]
+    return options
+
+
+def _flat_with(options: dict[str, Any], want: dict[str, Any]) -> bool:
+    nested = [k for k, v in options.items() if isinstance(v, dict)]
+    return not nested and all(options.get(k) == v for k, v in want.items())
+
+
+async def check_purchase(
+    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Step 6: with upload credit on, a purchase ends the emergency at the next poll."""
+    ha, step = stack.ha, "purchase"
+    points = float(ACCOUNT_PURCHASE_POINTS["seedbonus"])
+    bought = {"kind": "upload", "amount": PURCHASE_GB, "cost": PURCHASE_COST}
+    await checks.eventually(
+        f"{step}: no purchase at the simulator yet", purchases_at_sim(stack, [])
+    )
+    stack.set_account(ACCOUNT_PURCHASE_POINTS)
+    await stack.set_options(PURCHASE_OPTIONS)  # the reload polls: the new balance shows
+    options = await stored_options(ha, stack.entry_id)
+    checks.check(
+        f"{step}: the options flow (in sections) stored upload_credit = emergency, flat",
+        _flat_with(options, PURCHASE_OPTIONS),
+        options,
+    )
+    await checks.eventually(
+        f"{step}: bonus points = {points:,.0f}", state_is(ha, POINTS_SENSOR, str(points))
+    )
+    async with ha.events(PURCHASE_EVENT) as events:
+        stack.set_account(ACCOUNT_PURCHASE_EMERGENCY)
+        await stack.poll_now()
+        await checks.eventually(
+            f"{step}: ratio {ACCOUNT_PURCHASE_EMERGENCY['ratio']} -> emergency declared",
+            attributes_are(
+                ha, EMERGENCY_ENTITY, {"trigger_ratio": ACCOUNT_PURCHASE_EMERGENCY["ratio"]}
+            ),
+        )
+        await checks.eventually(
+            f"{step}: qBittorrent frozen as in SPEC 4 meanwhile",
+            frozen_in_qbt(stack, before),
+            within=45,
+        )
+        await checks.eventually(
+            f"{step}: exactly one purchase at the simulator: {PURCHASE_GB} GB of upload credit "
+            f"for {PURCHASE_COST:,} points (the smallest >= 50 GB above threshold + margin)",
+            purchases_at_sim(stack, [bought]),
+        )
+        await checks.eventually(
+            f"{step}: {LAST_PURCHASE_SENSOR}: upload, reason emergency, success, not a dry run",
+            attributes_are(
+                ha,
+                LAST_PURCHASE_SENSOR,
+                {
+                    "kind": "upload",
+                    "amount": PURCHASE_GB,
+                    "cost": PURCHASE_COST,
+                    "reason": "emergency",
+                    "success": True,
+                    "dry_run": False,
+                },
+            ),
+        )
+        await checks.eventually(
+            f"{step}: one {PURCHASE_EVENT} event, reason emergency, success, points "
+            f"{points:,.0f} -> {points - PURCHASE_COST:,.0f}",
+            _one_purchase_event(events, points),
+        )
+        await checks.eventually(
+            f"{step}: the emergency stays declared until the next poll",
+            state_is(ha, EMERGENCY_ENTITY, "on"),
+            within=1,
+        )
+        await stack.poll_now()  # the next poll reads the ratio the purchase made
+        ratio_after = (await sim_state(stack))["ratio"]
+        await checks.eventually(
+            f"{step}: the next poll (ratio {ratio_after}) ends the emergency",
+            _all(
+                state_is(ha, EMERGENCY_ENTITY, "off"), state_is(ha, RATIO_ENTITY, str(ratio_after))
+            ),
+        )
+        await checks.eventually(
+            f"{step}: qBittorrent torrents, tags and all preferences exactly as before",
+            restored_in_qbt(stack, before),
+            within=45,
+        )
+        await checks.eventually(
+            f"{step}: protection = idle", state_is(ha, PROTECTION_SENSOR, "idle")
+        )
+        await checks.eventually(
+            f"{step}: bonus points = {points - PURCHASE_COST:,.0f} after the purchase",
+            state_is(ha, POINTS_SENSOR, str(points - PURCHASE_COST)),
+        )
+        await checks.eventually(
+            f"{step}: still exactly one purchase and one event after the next poll",
+            _all(purchases_at_sim(stack, [bought]), _one_purchase_event(events, points)),
+        )
+    await check_dashboard(
+        browser,
+        checks,
+        step,
+        shots.path(step),
+        texts=(
+            "Bonus points",
+            f"{PURCHASE_GB} GB of upload credit to end a ratio emergency",
+            f"{PURCHASE_COST:,} points",
+            "No download is frozen.",
+        ),
+        alert="success",
+    )
+    # Back to the defaults for the next steps: upload credit off, the ratio up again by uploads.
+    stack.set_account(ACCOUNT_AFTER_PURCHASE)
+    await stack.set_options(PURCHASE_OPTIONS_OFF)
+    options = await stored_options(ha, stack.entry_id)
+    checks.check(
+        f"{step}: upload_credit back to off (options flow)",
+        _flat_with(options, PURCHASE_OPTIONS_OFF),
+        options,
+    )
+    await checks.eventually(
+        f"{step}: ratio {ACCOUNT_AFTER_PURCHASE['ratio']} after, status normal, no new purchase",
+        _all(state_is(ha, STATUS_SENSOR, "normal"), purchases_at_sim(stack, [bought])),
+    )
+
+
+def _one_purchase_event(
+    events: list[dict[str, Any]], points_before: float
+) -> Callable[[], Awaitable[Any]]:
+    async def probe() -> tuple[bool, object]:
+        data = [e.get("data", {}) for e in events]
+        want = {
+            "kind": "upload",
+            "amount": PURCHASE_GB,
+            "cost": PURCHASE_COST,
+            "reason": "emergency",
+            "success": True,
+            "dry_run": False,
+            "points_before": points_before,
+            "points_after": points_before - PURCHASE_COST,
+        }
+        shown = [{k: d.get(k, "<missing>") for k in want} for d in data]
+        return shown == [want], data
+
+    return probe
+
+
 def _all(*probes: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
     async def probe() -> tuple[bool, object]:
         results = [await p() for p in probes]
@@ -805,6 +996,7 @@ async def run_checks(stack: Stack, screenshot: Path, results: Path | None) -> in
                     "qbittorrent-down",
                     lambda: check_qbittorrent_down(stack, checks, before, browser, shots),
                 ),
+                ("purchase", lambda: check_purchase(stack, checks, before, browser, shots)),
                 ("hold-off", lambda: check_hold_off(stack, checks, before, browser, shots)),
                 ("forms", lambda: check_forms(stack, checks, browser, shots)),
             ]

@@ -75,6 +75,25 @@ ACCOUNT_NORMAL: dict[str, Any] = {
 ACCOUNT_EMERGENCY: dict[str, Any] = {"ratio": 0.97, "downloaded_bytes": 852 * GiB}
 ACCOUNT_RECOVERED: dict[str, Any] = {"ratio": 1.12, "uploaded_bytes": 878 * GiB}
 
+# The purchase scenario (``--scenario purchase``, the e2e's "purchase" step): with the option
+# "Buy upload credit" on "To end a ratio emergency" and enough points, a drop to 0.95 makes MAM
+# Guard buy upload credit in the poll that declares the emergency, and the next poll ends it.
+PURCHASE_OPTIONS: dict[str, Any] = {"upload_credit": "emergency"}
+PURCHASE_OPTIONS_OFF: dict[str, Any] = {"upload_credit": "off"}
+ACCOUNT_PURCHASE_POINTS: dict[str, Any] = {"seedbonus": 61_250}
+ACCOUNT_PURCHASE_EMERGENCY: dict[str, Any] = {
+    "ratio": 0.95,
+    "uploaded_bytes": 878 * GiB,
+    "downloaded_bytes": 924 * GiB,
+}
+# What it buys: the smallest whole GB, at least 50, that lifts the ratio to the threshold (1.00)
+# + margin (0) + 0.01 (MAM shows two decimals): 1.01 x 924 - 878 = 55.24 -> 56 GB, 500 points
+# a GB. The simulator then reports 934 / 924 = 1.01: above 1.00, so the next poll ends it.
+PURCHASE_GB = 56
+PURCHASE_COST = 56 * 500
+# After the e2e's purchase step: uploads bring the ratio back to 1.12, the points stay spent.
+ACCOUNT_AFTER_PURCHASE: dict[str, Any] = {"ratio": 1.12, "uploaded_bytes": 1035 * GiB}
+
 # qBittorrent preferences before any emergency: low enough that the raise to 50 is visible.
 QBT_PREFS: dict[str, Any] = {
     "max_active_downloads": 8,
@@ -391,16 +410,94 @@ class HomeAssistant:
         entry_id: str = result["result"]["entry_id"]
         return entry_id
 
+    async def set_options(self, entry_id: str, changes: dict[str, Any]) -> None:
+        """Change options through mam_guard's options flow, as the UI's *Configure* does.
+
+        The form comes in sections (emergency, vip_points, rules, purchases), each prefilled with
+        the entry's values; like the frontend, this sends every field back, with ``changes``
+        (flat option keys) applied in whichever section holds them. The entry stores them flat
+        and reloads (OptionsFlowWithReload): this waits until it is loaded again with new
+        entities, which also means its first poll ran.
+        """
+        before = await self.state(RATIO_ENTITY)
+        flow = await self.request(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        if flow.get("type") != "form":
+            raise HaError(f"unexpected options flow step: {flow}")
+        user_input: dict[str, dict[str, Any]] = {}
+        left = dict(changes)
+        for section in flow["data_schema"]:
+            if section.get("type") != "expandable":
+                raise HaError(f"options form field outside a section: {section}")
+            values = {field["name"]: field.get("default") for field in section["schema"]}
+            for key in values.keys() & left.keys():
+                values[key] = left.pop(key)
+            user_input[section["name"]] = values
+        if left:
+            raise HaError(f"the options form has no field {sorted(left)}")
+        result = await self.request(
+            "POST", f"/api/config/config_entries/options/flow/{flow['flow_id']}", user_input
+        )
+        if result.get("type") != "create_entry":
+            raise HaError(f"the options flow did not save: {result}")
+        # The reload removes and adds the entities again: a new state object for the ratio.
+        old = None if before is None else before["last_updated"]
+        await self.wait_entity(RATIO_ENTITY, lambda s: s["last_updated"] != old, within=60)
+        await self.wait_state(RATIO_ENTITY, _is_number)
+
+    @contextlib.asynccontextmanager
+    async def events(self, event_type: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Collect the bus events of ``event_type`` while the block runs (websocket)."""
+        seen: list[dict[str, Any]] = []
+        # A session of its own: the shared one's 30 s total timeout is for requests.
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{self.base}/api/websocket") as ws,
+        ):
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            if (reply := await ws.receive_json())["type"] != "auth_ok":
+                raise HaError(f"websocket auth failed: {reply}")
+            await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": event_type})
+            if not (reply := await ws.receive_json()).get("success"):
+                raise HaError(f"subscribe_events failed: {reply}")
+
+            async def read() -> None:
+                async for msg in ws:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        data = json.loads(msg.data)
+                        if data.get("type") == "event":
+                            seen.append(data["event"])
+
+            reader = asyncio.create_task(read())
+            try:
+                yield seen
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+
     async def wait_state(
         self, entity_id: str, accept: Callable[[str], bool], *, within: float = 60.0
     ) -> dict[str, Any]:
         """Poll an entity until ``accept(state)``; HaError with the last state at the deadline."""
+        return await self.wait_entity(entity_id, lambda s: accept(s["state"]), within=within)
+
+    async def wait_entity(
+        self,
+        entity_id: str,
+        accept: Callable[[dict[str, Any]], bool],
+        *,
+        within: float = 60.0,
+    ) -> dict[str, Any]:
+        """Poll an entity until ``accept(its state object)``; HaError at the deadline."""
         deadline = time.monotonic() + within
         last: dict[str, Any] | None = None
         while True:
             self.check_alive()
             last = await self.state(entity_id)
-            if last is not None and accept(last["state"]):
+            if last is not None and accept(last):
                 return last
             if time.monotonic() > deadline:
                 shown = None if last is None else last["state"]
@@ -663,6 +760,11 @@ class Stack:
         """Change the simulated MAM account (what the next poll sees)."""
         for key, value in values.items():
             setattr(self.sim.state, key, value)
+
+    async def set_options(self, changes: dict[str, Any]) -> None:
+        """Change mam_guard's options through its options flow (the entry reloads)."""
+        await self.ha.set_options(self.entry_id, changes)
+        log(f"options saved through the options flow: {changes} (MAM Guard reloaded)")
 
     async def poll_now(self) -> None:
         """Make mam_guard poll MAM and qBittorrent now instead of in up to 5 minutes."""
