@@ -13,8 +13,10 @@ never "protected" while an action is pending or qBittorrent cannot be reached. T
 fires after the first attempt to apply, saying whether actions are still pending; when they
 complete later, ``mam_guard_emergency_applied`` fires. The ended event fires after the undo ran.
 
-The executor (``lib.emergency``) persists every step through :meth:`EmergencyManager._persist`
+The executor (``lib.emergency``) persists every step through :meth:`EmergencyManager._write`
 into HA storage before it acts, so a restart mid-emergency or mid-release resumes where it stopped.
+Every write, ours included, goes through ``executor.persist``, which skips a record identical to the
+stored one: a heartbeat that changed nothing writes nothing (an SD card lives longer).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from .lib.emergency import (
     EmergencyRecord,
 )
 from .lib.engine import Decision, EmergencyOptions, decide
-from .lib.qbt import QbtAdapter
+from .lib.qbt import QbtAdapter, QbtSnapshot
 from .lib.status import Protection, protection_state
 from .store import MamGuardStore
 
@@ -117,7 +119,7 @@ class EmergencyManager:
         self.store = store
         self.account = account
         self.executor = EmergencyExecutor(
-            adapter, self._persist, EmergencyRecord(), emergency_options(entry_options(entry))
+            adapter, self._write, EmergencyRecord(), emergency_options(entry_options(entry))
         )
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
@@ -236,9 +238,13 @@ class EmergencyManager:
             self.hass, self.async_tick(), f"{DOMAIN} emergency tick"
         )
 
-    async def _persist(self, record: EmergencyRecord) -> None:
+    async def _write(self, record: EmergencyRecord) -> None:
+        """The executor's storage callback (called only when the record changed)."""
         self.store.data["emergency"] = record.to_dict()
         await self.store.async_save()
+
+    async def _persist(self) -> None:
+        await self.executor.persist()
 
     def current_ratio(self) -> float | None:
         """The last polled ratio, ``inf`` for MAM's ∞; None (unknown) when the last poll failed."""
@@ -251,8 +257,12 @@ class EmergencyManager:
 
     # -- public operations ----------------------------------------------------------------------
 
-    async def async_tick(self) -> None:
-        """Heartbeat (every minute and after each account poll): decide, then apply or undo."""
+    async def async_tick(self, view: QbtSnapshot | None = None) -> None:
+        """Heartbeat (every minute and after each account poll): decide, then apply or undo.
+
+        ``view``: the snapshot of the heartbeat's own ``sync``, planned on while still current
+        (qBittorrent is then read once per heartbeat, not twice).
+        """
         async with self._lock:
             if self._closed:
                 return
@@ -273,7 +283,7 @@ class EmergencyManager:
                 await self._declare(ratio, manual=False, now=now)
             elif decision is Decision.RELEASE:
                 await self._undeclare(ratio, hold_off_until=None)
-            await self._reconcile(now)
+            await self._reconcile(now, view)
 
     async def async_trigger_manual(self) -> None:
         """``trigger_freeze``: declare a manual emergency (kept until ``release_freeze``)."""
@@ -283,7 +293,7 @@ class EmergencyManager:
             now = dt_util.utcnow()
             if self.active:
                 self.record.manual = True
-                await self._persist(self.record)
+                await self._persist()
             else:
                 await self._declare(self.current_ratio(), manual=True, now=now)
             await self._reconcile(now)
@@ -299,7 +309,7 @@ class EmergencyManager:
                 await self._undeclare(self.current_ratio(), hold_off_until=hold_off_until)
             else:
                 self.record.hold_off_until = hold_off_until
-                await self._persist(self.record)
+                await self._persist()
             await self._reconcile(now)
 
     async def async_enforcement_changed(self, enforcing: bool) -> None:
@@ -316,7 +326,7 @@ class EmergencyManager:
         record.active, record.manual, record.since = True, manual, now
         record.trigger_ratio = None if ratio is None or ratio == float("inf") else ratio
         record.hold_off_until = None
-        await self._persist(record)
+        await self._persist()
         LOGGER.warning(
             "MAM ratio emergency declared for %s (ratio %s, manual %s)",
             self.entry.title,
@@ -337,7 +347,7 @@ class EmergencyManager:
             "manual": record.manual,
         }
         record.active, record.manual, record.hold_off_until = False, False, hold_off_until
-        await self._persist(record)
+        await self._persist()
         LOGGER.info("MAM ratio emergency ended for %s (ratio %s)", self.entry.title, ratio)
         for kind in (ISSUE_EMERGENCY, ISSUE_QBT_UNREACHABLE):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(kind))
@@ -346,17 +356,17 @@ class EmergencyManager:
 
     # -- applying and undoing ---------------------------------------------------------------------
 
-    async def _reconcile(self, now: datetime) -> None:
+    async def _reconcile(self, now: datetime, view: QbtSnapshot | None = None) -> None:
         """Make qBittorrent follow the declaration; count unexpected failures for the breaker."""
         record = self.record
         want_applied = record.active and self.enforcing
         try:
             if want_applied and record.phase in APPLIED_PHASES:
-                await self.executor.enforce(now)
+                await self.executor.enforce(now, view=view)
             elif want_applied:
-                await self._apply(now)
+                await self._apply(now, view)
             elif record.phase != PHASE_IDLE:
-                await self._undo(now)
+                await self._undo(now, view)
             self._run_failed = False
         except Exception as err:  # the executor counted it in record.failures
             self._run_failed = True
@@ -401,22 +411,23 @@ class EmergencyManager:
             )
             self._ended_event = None
 
-    async def _apply(self, now: datetime) -> None:
+    async def _apply(self, now: datetime, view: QbtSnapshot | None = None) -> None:
         """Start applying a declared emergency (from idle, or over an unfinished undo)."""
         if (wait := self._undone_at + QBT_SETTLE_SECONDS - self.hass.loop.time()) > 0:
             await asyncio.sleep(wait)  # let qBittorrent's view catch up with our own release
+            view = None  # read again after the wait
         record = self.record
         record.begin_entering()  # over an unfinished undo: what is still tagged stays ours
-        await self._persist(record)
-        await self.executor.enforce(now)
+        await self._persist()
+        await self.executor.enforce(now, view=view)
 
-    async def _undo(self, now: datetime) -> None:
+    async def _undo(self, now: datetime, view: QbtSnapshot | None = None) -> None:
         """Undo what we applied (SPEC §4 release steps); the declaration is not touched."""
         record = self.record
         if record.phase != PHASE_RELEASING:
             record.phase, record.pending = PHASE_RELEASING, list(RELEASE_STEPS)
-            await self._persist(record)
-        await self.executor.enforce(now)
+            await self._persist()
+        await self.executor.enforce(now, view=view)
         self._undone_at = self.hass.loop.time()
 
     async def _trip_breaker(self, err: Exception) -> None:

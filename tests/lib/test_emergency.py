@@ -386,7 +386,7 @@ def test_record_round_trip_and_defaults() -> None:
         frozen_force_start=["a"],
     )
     data = json.loads(json.dumps(rec.to_dict()))
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert EmergencyRecord.from_dict(data) == rec
     assert EmergencyRecord.from_dict(None) == EmergencyRecord()
     assert EmergencyRecord.from_dict({}).phase == PHASE_IDLE
@@ -394,6 +394,28 @@ def test_record_round_trip_and_defaults() -> None:
     assert EmergencyRecord.from_dict(older).frozen_force_start == []
     with pytest.raises(ValueError, match="newer"):
         EmergencyRecord.from_dict({"version": 99})
+    assert rec.copy() == rec
+    assert rec.copy().frozen is not rec.frozen
+
+
+def test_record_packs_hash_lists_and_reads_version_1() -> None:
+    """Real info hashes are stored as one base64 string (order kept); version 1 lists still load."""
+    hashes = [f"{i:040x}" for i in (7, 3, 2**150, 5)]
+    rec = EmergencyRecord(active=True, phase=PHASE_ACTIVE, frozen=hashes, forced=hashes[:1])
+    data = json.loads(json.dumps(rec.to_dict()))
+    assert isinstance(data["frozen"], str)
+    assert data["frozen"].startswith("b64:")
+    assert len(data["frozen"]) == len("b64:") + 108  # 4 x 20 bytes in base64
+    assert EmergencyRecord.from_dict(data) == rec
+    version_1 = {**data, "version": 1, "frozen": hashes, "forced": hashes[:1]}
+    assert EmergencyRecord.from_dict(version_1) == rec
+    # Anything that is not a 40-hex hash keeps the list form: nothing is ever lost.
+    odd = EmergencyRecord(frozen=[*hashes, "NOT-A-HASH"])
+    assert odd.to_dict()["frozen"] == [*hashes, "NOT-A-HASH"]
+    assert EmergencyRecord.from_dict(json.loads(json.dumps(odd.to_dict()))) == odd
+    for corrupt in ("b64:!!!!", "b64:" + "A" * 8):
+        with pytest.raises(ValueError, match="corrupt"):
+            EmergencyRecord.from_dict({**data, "frozen": corrupt})
 
 
 async def test_release_when_idle_only_records_hold_off(

@@ -28,6 +28,7 @@ from custom_components.mam_guard.lib.engine import (
     plan_prefs,
     plan_refreeze,
     plan_release,
+    plannable,
 )
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -437,3 +438,36 @@ def test_foreign_prefs_property(
     for key, value in current.items():
         ours = applied.get(key, snapshot[key])
         assert (key in theirs) is (value not in (snapshot[key], ours))
+
+
+# -- plannable: planning over the adapter's index equals planning over every torrent -------------
+_TORRENTS = st.lists(
+    st.builds(
+        tor,
+        st.text("abc012", min_size=1, max_size=3),
+        st.sampled_from([*ALL_STATES, "checkingResumeData", "unknown"]),
+        progress=st.sampled_from([0.0, 0.5, 0.999, 1.0]),
+        tags=st.lists(st.sampled_from(["fl", "x", TAG_FROZEN, TAG_FORCED])).map(tuple),
+        force=st.booleans(),
+        mam=st.booleans(),
+    ),
+    max_size=30,
+    unique_by=lambda t: t.hash,
+)
+_HASHES = st.sets(st.text("abc012", min_size=1, max_size=3), max_size=15)
+
+
+@given(_TORRENTS, _HASHES, _HASHES, _HASHES)
+def test_plans_over_the_plannable_index_equal_plans_over_all(
+    torrents: list[TorrentState], frozen: set[str], forced: set[str], skip: set[str]
+) -> None:
+    """What the executor does each heartbeat (plan over ``plannable`` only) changes no plan."""
+    subset = [t for t in torrents if plannable(t)]
+    assert plan_freeze(subset, OPTS, skip=skip) == plan_freeze(torrents, OPTS, skip=skip)
+    assert plan_refreeze(subset, owned=frozen) == plan_refreeze(torrents, owned=frozen)
+
+    def force(items: list[TorrentState]) -> tuple[list[str], list[str]]:
+        tagged = {t.hash for t in items if TAG_FORCED in t.tags}  # as the executor derives it
+        return plan_force(items, skip=forced - tagged, owned=forced)
+
+    assert force(subset) == force(torrents)

@@ -8,6 +8,7 @@ import aiohttp
 from aioqbt.client import APIClient
 import pytest
 
+from custom_components.mam_guard.lib.engine import STALLED_STATES, plannable
 from custom_components.mam_guard.lib.qbt import (
     QbtAdapter,
     QbtAuthError,
@@ -134,6 +135,7 @@ async def test_incremental_sync_tag_change_and_removal(
         return snap if len(snap.torrents) == 2 and snap.torrents[keep.info_hash].is_mam else None
 
     first = await eventually(both)
+    kept_before = first.torrents[keep.info_hash]
     await api.torrents.add_tags([keep.info_hash], ["late"])
     await api.torrents.delete([gone.info_hash], delete_files=False)
 
@@ -148,8 +150,106 @@ async def test_incremental_sync_tag_change_and_removal(
     snap = await eventually(changed)
     assert snap.torrents[keep.info_hash].tags == frozenset({"late"})
     assert snap.torrents[keep.info_hash].is_mam  # tracker map survives incremental rounds
-    assert first.torrents[keep.info_hash].tags == frozenset()  # snapshots are immutable copies
+    assert kept_before.tags == frozenset()  # a TorrentState never changes: a new one replaces it
+    assert first.torrents is not snap.torrents
+    assert list(first.torrents) == [keep.info_hash]  # views follow the mirror (no 20,000 copies)
     assert list(snap.torrents) == [keep.info_hash]
+
+
+async def test_idle_sync_rederives_nothing_and_diffs_only_what_changed(
+    qbittorrent_any: QbtDaemon, adapter: QbtAdapter, api: APIClient
+) -> None:
+    """Incremental mirror: an empty diff, or one touching only fields we do not read, keeps every
+    TorrentState object; a tag change re-derives that torrent alone (the old mirror rebuilt
+    every torrent and re-parsed every tag string on each sync)."""
+    data = data_dir(qbittorrent_any)
+    seeds = [make_torrent(data, f"s{i}.m4b", 1000 + i) for i in range(3)]
+    download = make_torrent(data, "dl.m4b", 50_000, with_data=False)
+    other = make_torrent(data, "o.iso", 2000, tracker=OTHER_ANNOUNCE)
+    await add_torrents(api, qbittorrent_any, [*seeds, other])
+    await add_torrents(api, qbittorrent_any, [download])
+    await wait_states(
+        api,
+        {t.info_hash: {"stalledUP", "queuedUP"} for t in [*seeds, other]}
+        | {download.info_hash: {"stalledDL", "queuedDL", "metaDL", "downloading"}},
+    )
+
+    async def settled() -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        ok = len(snap.torrents) == 5 and all(t.is_mam for t in snap.mam())
+        return snap if ok and snap.mam_count == 4 and snap.stalled_mam >= 1 else None
+
+    snap = await eventually(settled)
+    before = dict(snap.torrents)
+    again = await adapter.sync()
+    assert all(again.torrents[h] is state for h, state in before.items())
+    expected = {download.info_hash, *(t.info_hash for t in seeds)}  # not the non-MAM seed
+    assert set(again.plannable) == {h for h, t in again.torrents.items() if plannable(t)}
+    assert set(again.plannable) == expected
+    assert again.mam_count == 4
+    assert again.stalled_mam == sum(t.state in STALLED_STATES and t.is_mam for t in before.values())
+    assert again.loading_mam == 0
+
+    a, b = seeds[0].info_hash, seeds[1].info_hash
+    await api.torrents.set_upload_limit([a], 4096)  # a field we do not mirror
+    await api.torrents.add_tags([b], ["x", "y"])  # listed as "x, y"
+
+    async def tagged() -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        return snap if snap.torrents[b].tags else None
+
+    after = await eventually(tagged)
+    assert after.torrents[a] is before[a]
+    assert after.torrents[b] is not before[b]
+    assert after.torrents[b].tags == {"x", "y"}
+    assert after.torrents[b].name == before[b].name  # the rest comes from the old state
+    assert after.torrents[download.info_hash] is before[download.info_hash]
+
+
+async def test_tracker_map_changes_reclassify_only_those_torrents(
+    qbittorrent_any: QbtDaemon, adapter: QbtAdapter, api: APIClient
+) -> None:
+    data = data_dir(qbittorrent_any)
+    mam, plain = make_torrent(data, "m.m4b"), make_torrent(data, "p.m4b", tracker=OTHER_ANNOUNCE)
+    await add_torrents(api, qbittorrent_any, [mam, plain])
+
+    async def classified(want: dict[str, bool]) -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        got = {h: t.is_mam for h, t in snap.torrents.items()}
+        return snap if got == want else None
+
+    await eventually(lambda: classified({mam.info_hash: True, plain.info_hash: False}))
+    # The MAM URL disappears from the tracker map, the other one becomes MAM.
+    await api.torrents.edit_tracker(mam.info_hash, MAM_ANNOUNCE, OTHER_ANNOUNCE + "?2")
+    await api.torrents.edit_tracker(plain.info_hash, OTHER_ANNOUNCE, BARE_MAM)
+    snap = await eventually(lambda: classified({mam.info_hash: False, plain.info_hash: True}))
+    assert snap.mam_count == 1
+    assert set(snap.plannable) <= {plain.info_hash}
+
+
+async def test_a_view_is_current_until_the_next_sync_or_write(
+    qbittorrent_any: QbtDaemon, http: aiohttp.ClientSession
+) -> None:
+    """The heartbeat's snapshot may be reused by the executor only while nothing was sent since."""
+    d = qbittorrent_any
+    qbt = QbtAdapter(http, d.url, d.username, d.password)
+    assert not qbt.is_current(qbt.view())  # never synced
+    first = await qbt.sync()
+    assert qbt.is_current(first)
+    assert qbt.view() is first  # no request, same object
+    assert not qbt.is_current(first, max_age=-1.0)  # too old
+    await qbt.get_preferences()  # a read keeps it current
+    assert qbt.is_current(first)
+    await qbt.set_preferences({"max_active_uploads": 9})  # any write makes it stale
+    assert not qbt.is_current(first)
+    second = await qbt.sync()
+    assert qbt.is_current(second)
+    assert not qbt.is_current(first)
+    await qbt.connect()  # a new session starts over with a full sync
+    assert not qbt.is_current(second)
+    third = await qbt.sync()
+    assert third.torrents == second.torrents
+    assert qbt.torrent_names(["f" * 40]) == ["f" * 40]  # unknown: by its hash
 
 
 async def test_batched_actions_are_one_request_each(

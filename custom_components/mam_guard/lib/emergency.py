@@ -39,19 +39,29 @@ Release undoes exactly what we did, and nothing the user did since:
   (``stalledUP``/``queuedUP``, not forced). Our force start leaves no trace the user can trip on.
 
 ``enforcement`` is the caller's business: with it off, the caller simply does not call us.
+
+**Cheap when nothing happens.** A heartbeat hands its own ``sync/maindata`` snapshot on
+(``view``): the executor plans on it instead of reading qBittorrent a second time, plans only over
+the torrents a plan could pick (the adapter's ``plannable`` index), releases from the mirror and
+the record (no tag listings), and writes the record only when it differs from what was last
+written: an idle heartbeat sends one request and writes nothing. The hash lists are stored in a
+compact form (base64 of the 20-byte hashes, ~27 bytes a torrent instead of ~52 in HA's indented
+JSON list); they cannot go away, since two executors share one qBittorrent and its two tags.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 import logging
+import re
 from typing import Any, Final, Self
 
 from .engine import (
     EMERGENCY_PREF_KEYS,
-    LOADING_STATES,
     TAG_FORCED,
     TAG_FROZEN,
     EmergencyOptions,
@@ -68,7 +78,9 @@ from .qbt import QbtAdapter, QbtConnectionError, QbtNotReadyError, QbtSnapshot
 
 _LOGGER = logging.getLogger(__name__)
 
-RECORD_VERSION: Final = 1
+RECORD_VERSION: Final = 2  # 2: hash lists packed (version 1 lists are still read)
+_HASH: Final = re.compile(r"[0-9a-f]{40}")
+_PACKED: Final = "b64:"
 PHASE_IDLE: Final = "idle"
 PHASE_ENTERING: Final = "entering"
 PHASE_ACTIVE: Final = "active"
@@ -86,6 +98,32 @@ RELEASE_STEPS: Final = (STEP_UNFREEZE, STEP_UNFORCE, STEP_RESTORE)
 
 def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def pack_hashes(hashes: list[str]) -> str | list[str]:
+    """A list of info hashes as one base64 string of their 20-byte digests (order kept).
+
+    About half the size of a JSON list of hex strings (and 2.6x less than HA's indented one).
+    Anything that is not a lowercase 40-hex hash keeps the list form: nothing is ever lost (an
+    empty list stays ``[]`` too).
+    """
+    if not hashes or not all(len(h) == 40 and _HASH.fullmatch(h) for h in hashes):
+        return list(hashes)
+    return _PACKED + base64.b64encode(bytes.fromhex("".join(hashes))).decode("ascii")
+
+
+def unpack_hashes(value: Any) -> list[str]:
+    """Inverse of :func:`pack_hashes`; also reads the plain list of record version 1."""
+    if isinstance(value, str) and value.startswith(_PACKED):
+        try:
+            raw = base64.b64decode(value[len(_PACKED) :], validate=True)
+        except binascii.Error as err:
+            raise ValueError("corrupt packed hash list in the emergency record") from err
+        if len(raw) % 20:
+            raise ValueError("corrupt packed hash list in the emergency record")
+        text = raw.hex()
+        return [text[i : i + 40] for i in range(0, len(text), 40)]
+    return [str(h) for h in value or ()]
 
 
 @dataclass(slots=True)
@@ -121,8 +159,21 @@ class EmergencyRecord:
         self.in_flight = sorted({*self.frozen, *self.forced, *self.in_flight})
         self.frozen, self.forced = [], []
 
+    def copy(self) -> EmergencyRecord:
+        """An independent copy (lists and dicts copied; their items are immutable)."""
+        return replace(
+            self,
+            prefs_snapshot=dict(self.prefs_snapshot) if self.prefs_snapshot is not None else None,
+            applied_prefs=dict(self.applied_prefs),
+            frozen=list(self.frozen),
+            forced=list(self.forced),
+            in_flight=list(self.in_flight),
+            pending=list(self.pending),
+            frozen_force_start=list(self.frozen_force_start),
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (datetimes as ISO 8601)."""
+        """JSON-serialisable form (datetimes as ISO 8601, hash lists packed)."""
         return {
             "version": RECORD_VERSION,
             "active": self.active,
@@ -136,12 +187,12 @@ class EmergencyRecord:
             else None,
             "applied_prefs": dict(self.applied_prefs),
             "alt_speed_toggled": self.alt_speed_toggled,
-            "frozen": list(self.frozen),
-            "forced": list(self.forced),
-            "in_flight": list(self.in_flight),
+            "frozen": pack_hashes(self.frozen),
+            "forced": pack_hashes(self.forced),
+            "in_flight": pack_hashes(self.in_flight),
             "pending": list(self.pending),
             "failures": self.failures,
-            "frozen_force_start": list(self.frozen_force_start),
+            "frozen_force_start": pack_hashes(self.frozen_force_start),
         }
 
     @classmethod
@@ -165,12 +216,12 @@ class EmergencyRecord:
             prefs_snapshot=dict(snapshot) if snapshot is not None else None,
             applied_prefs=dict(data.get("applied_prefs") or {}),
             alt_speed_toggled=bool(data.get("alt_speed_toggled", False)),
-            frozen=list(data.get("frozen") or []),
-            forced=list(data.get("forced") or []),
-            in_flight=list(data.get("in_flight") or []),
+            frozen=unpack_hashes(data.get("frozen")),
+            forced=unpack_hashes(data.get("forced")),
+            in_flight=unpack_hashes(data.get("in_flight")),
             pending=list(data.get("pending") or []),
             failures=int(data.get("failures", 0)),
-            frozen_force_start=list(data.get("frozen_force_start") or []),
+            frozen_force_start=unpack_hashes(data.get("frozen_force_start")),
         )
 
 
@@ -180,7 +231,10 @@ def _merge(known: list[str], more: set[str] | list[str]) -> list[str]:
 
 
 class EmergencyExecutor:
-    """Carries out enter / enforce / release against qBittorrent, persisting as it goes."""
+    """Carries out enter / enforce / release against qBittorrent, persisting as it goes.
+
+    One executor per qBittorrent adapter (and record): it holds nothing shared with another.
+    """
 
     def __init__(
         self,
@@ -189,46 +243,85 @@ class EmergencyExecutor:
         record: EmergencyRecord,
         options: EmergencyOptions,
     ) -> None:
-        """``persist`` must have written the record when it returns (HA storage, not delayed)."""
+        """``persist`` must have written the record when it returns (HA storage, not delayed).
+
+        ``record`` is the one in storage (or a new idle one, which equals an empty storage).
+        """
         self.adapter = adapter
-        self.record = record
         self.options = options
         self._persist_cb = persist
+        self._record = record
+        self._saved = record.copy()  # what storage holds: a write of the same is skipped
         self._snap: QbtSnapshot | None = None
+        self._view: QbtSnapshot | None = None
         self._unreachable = False  # the last run found qBittorrent unreachable (logged once)
         self._prefs: dict[str, Any] | None = None
+
+    @property
+    def record(self) -> EmergencyRecord:
+        """The emergency record (mutated in place, written through :meth:`persist`)."""
+        return self._record
+
+    @record.setter
+    def record(self, record: EmergencyRecord) -> None:
+        """Adopt a record read from storage."""
+        self._record, self._saved = record, record.copy()
 
     @property
     def unreachable(self) -> bool:
         """The last run could not reach qBittorrent (its pending steps wait for it)."""
         return self._unreachable
 
-    async def _persist(self) -> None:
-        await self._persist_cb(self.record)
+    async def persist(self) -> None:
+        """Write the record, unless storage already holds exactly this (an idle heartbeat)."""
+        if self._record == self._saved:
+            return
+        await self._persist_cb(self._record)
+        self._saved = self._record.copy()
+
+    _persist = persist
 
     # -- public API ----------------------------------------------------------------------------
-    async def enter(self, ratio: float | None, *, manual: bool, now: datetime) -> None:
+    async def enter(
+        self,
+        ratio: float | None,
+        *,
+        manual: bool,
+        now: datetime,
+        view: QbtSnapshot | None = None,
+    ) -> None:
         """Declare the emergency (persisted first), then run the entry steps."""
         rec = self.record
         if rec.active:  # already in an emergency: a manual trigger makes it manual, then enforce
             if manual and not rec.manual:
                 rec.manual = True
                 await self._persist()
-            await self.enforce(now)
+            await self.enforce(now, view=view)
             return
         # From idle or from an unfinished release: the snapshot (if any) is still the original.
         rec.active, rec.manual, rec.since, rec.trigger_ratio = True, manual, now, ratio
         rec.hold_off_until = None
         rec.begin_entering()
         await self._persist()
-        await self._run()
+        await self._run(view)
 
-    async def enforce(self, now: datetime) -> None:
-        """Idempotent: finish pending steps (after a restart/outage), freeze new MAM downloads."""
+    async def enforce(self, now: datetime, *, view: QbtSnapshot | None = None) -> None:
+        """Idempotent: finish pending steps (after a restart/outage), freeze new MAM downloads.
+
+        ``view``: the snapshot of a ``sync`` the caller just made (the heartbeat's). It is used
+        instead of a new ``sync/maindata`` while it is current (nothing sent since, see
+        :meth:`QbtAdapter.is_current`); otherwise the executor reads qBittorrent itself.
+        """
         if self.record.phase != PHASE_IDLE:
-            await self._run()
+            await self._run(view)
 
-    async def release(self, now: datetime, hold_off_until: datetime | None = None) -> None:
+    async def release(
+        self,
+        now: datetime,
+        hold_off_until: datetime | None = None,
+        *,
+        view: QbtSnapshot | None = None,
+    ) -> None:
         """End the emergency (persisted first) and undo exactly what we did."""
         rec = self.record
         rec.hold_off_until = hold_off_until
@@ -239,13 +332,14 @@ class EmergencyExecutor:
             rec.active, rec.manual = False, False
             rec.phase, rec.pending = PHASE_RELEASING, list(RELEASE_STEPS)
         await self._persist()
-        await self._run()
+        await self._run(view)
 
     # -- machinery -----------------------------------------------------------------------------
-    async def _run(self) -> None:
+    async def _run(self, view: QbtSnapshot | None = None) -> None:
         """Run pending steps in order; an unreachable qBittorrent leaves them pending."""
         rec = self.record
         self._snap = self._prefs = None  # fresh qBittorrent state for every run
+        self._view = view
         steps: dict[str, Callable[[], Awaitable[None]]] = {
             STEP_SNAPSHOT: self._step_snapshot,
             STEP_FREEZE: self._step_freeze,
@@ -290,7 +384,7 @@ class EmergencyExecutor:
             await self._persist()
             raise
         finally:
-            self._snap = self._prefs = None
+            self._snap = self._prefs = self._view = None
 
     async def _sync(self) -> QbtSnapshot:
         """This run's snapshot; refuses to plan while qBittorrent is still loading MAM torrents.
@@ -300,8 +394,12 @@ class EmergencyExecutor:
         tagged and are planned afresh.
         """
         if self._snap is None:
-            snap = await self.adapter.sync()
-            if any(t.is_mam and t.state in LOADING_STATES for t in snap.torrents.values()):
+            view = self._view
+            if view is not None and self.adapter.is_current(view):
+                snap = view  # the heartbeat's own sync: qBittorrent is read once per heartbeat
+            else:
+                snap = await self.adapter.sync()
+            if snap.loading_mam:
                 raise QbtNotReadyError("qBittorrent is still loading its torrents")
             self._snap = snap
             rec = self.record
@@ -328,7 +426,7 @@ class EmergencyExecutor:
     async def _step_freeze(self) -> None:
         rec = self.record
         snap = await self._sync()
-        torrents = list(snap.torrents.values())
+        torrents = list(snap.plannable.values())  # the only ones a plan can pick
         new = plan_freeze(torrents, self.options, TAG_FROZEN, skip=set(rec.frozen))
         restop = plan_refreeze(torrents, TAG_FROZEN, owned=set(rec.frozen))
         stopping = sorted({*new, *restop})
@@ -365,7 +463,8 @@ class EmergencyExecutor:
     async def _step_force(self) -> None:
         rec = self.record
         snap = await self._sync()
-        torrents = list(snap.torrents.values())
+        torrents = list(snap.plannable.values())  # the only ones a plan can pick
+        # Over these, "tagged" decides exactly as over every torrent: skip only matters for them.
         tagged = {t.hash for t in torrents if TAG_FORCED in t.tags}
         owned = set(rec.forced)
         force, reannounce = plan_force(torrents, TAG_FORCED, skip=owned - tagged, owned=owned)
@@ -393,15 +492,26 @@ class EmergencyExecutor:
             force_started=set(rec.frozen_force_start),
         )
 
-    # Release acts on our tags only, so a server-side tag filter replaces the full torrent list.
+    async def _owned(self, tag: str) -> list[TorrentState]:
+        """The torrents our record froze (``tag`` frozen) or forced, as the mirror shows them.
+
+        Release acts on owned torrents only, so the record and the (fresh) mirror say everything:
+        no ``torrents/info?tag=`` listing, whose cost grows with the tagged torrents. Gone
+        torrents are skipped; the plan keeps only those still carrying the tag.
+        """
+        torrents = (await self._sync()).torrents  # first: it settles ``in_flight``
+        rec = self.record
+        owned = rec.frozen if tag == TAG_FROZEN else rec.forced
+        return [t for h in dict.fromkeys([*owned, *rec.in_flight]) if (t := torrents.get(h))]
+
     async def _step_unfreeze(self) -> None:
-        plan = self._release_plan(await self.adapter.tagged_torrents(TAG_FROZEN))
+        plan = self._release_plan(await self._owned(TAG_FROZEN))
         await self.adapter.start(plan.resume)  # start before untagging: a crash keeps the tag
         await self.adapter.set_force_start(plan.force_resume, True)  # also starts them
         await self.adapter.remove_tag(plan.untag_frozen, TAG_FROZEN)
 
     async def _step_unforce(self) -> None:
-        plan = self._release_plan(await self.adapter.tagged_torrents(TAG_FORCED))
+        plan = self._release_plan(await self._owned(TAG_FORCED))
         await self.adapter.set_force_start(plan.unforce, False)  # not for stopped ones: resumes
         await self.adapter.remove_tag(plan.untag_forced, TAG_FORCED)
 

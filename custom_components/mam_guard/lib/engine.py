@@ -198,6 +198,26 @@ def plan_force(
     return [t.hash for t in chosen], [t.hash for t in chosen if t.state == "stalledUP"]
 
 
+def plannable(torrent: TorrentState) -> bool:
+    """Could :func:`plan_freeze`, :func:`plan_refreeze` or :func:`plan_force` ever pick it?
+
+    True for a torrent that one of them picks under *some* record and options (with the default
+    tags): a downloading MAM torrent that is not complete, a downloading one carrying
+    :data:`TAG_FROZEN`, a complete MAM seed that is stalled or queued and not forced. The adapter
+    keeps these in an index updated from each diff, so a heartbeat plans over them only and not
+    over every torrent: the plans over this subset equal the plans over all torrents (a property
+    test holds it), as each plan judges every torrent on its own.
+    """
+    if torrent.state in DOWNLOADING_STATES:
+        return (torrent.is_mam and not torrent.complete) or TAG_FROZEN in torrent.tags
+    return (
+        torrent.is_mam
+        and torrent.complete
+        and torrent.state in FORCEABLE_STATES
+        and not torrent.force_start
+    )
+
+
 def plan_prefs(current: Mapping[str, Any], options: EmergencyOptions) -> dict[str, Any]:
     """Only the preference changes step 3 needs (empty when qBittorrent is already generous).
 

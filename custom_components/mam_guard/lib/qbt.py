@@ -7,6 +7,12 @@ Verified against qBittorrent 4.5.2 (WebAPI 2.8.19) and 5.x (research/qbt.md):
   torrents are identified from ``sync/maindata``'s ``trackers`` map ``{url: [hashes]}``;
 - tags are a raw ``"a, b"`` string: items are stripped.
 Every batched action is one Web UI request whatever the number of hashes, and none for no hashes.
+
+The mirror is incremental: a ``sync/maindata`` diff re-derives only the torrents it names, and
+only when it changes a field we read (:data:`MIRRORED_FIELDS`); nothing else of the ~56 fields
+per torrent is kept. Indexes (MAM torrents, stalled and loading ones, the torrents a plan could
+pick: :func:`.engine.plannable`) follow the same diff, so a heartbeat with nothing changed costs
+O(1) in Python whatever the number of torrents. Tag strings are parsed once per distinct string.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 import re
 import ssl
+import sys
+import time
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -24,10 +32,11 @@ import aiohttp
 from aioqbt import exc as qexc
 from aioqbt.client import APIClient, create_client
 
-from .engine import TorrentState
+from .engine import LOADING_STATES, STALLED_STATES, TorrentState, plannable
 
 __all__ = [
     "DEFAULT_MAM_HOSTS",
+    "MIRRORED_FIELDS",
     "QbtAdapter",
     "QbtAuthError",
     "QbtConnectionError",
@@ -42,6 +51,13 @@ __all__ = [
 
 DEFAULT_MAM_HOSTS: Final = ("myanonamouse.net",)
 DEFAULT_TIMEOUT: Final = 30.0  # seconds per request; 4.5.2 serialises every torrent on each sync
+# The torrent fields of sync/maindata the mirror reads; a diff touching none of them costs nothing.
+MIRRORED_FIELDS: Final = frozenset(
+    {"name", "state", "progress", "tags", "force_start", "tracker", "category", "added_on"}
+)
+# A snapshot handed back to the executor is trusted for this long when nothing was sent since.
+VIEW_MAX_AGE: Final = 5.0
+_TAG_CACHE_MAX: Final = 4096
 
 
 class QbtError(Exception):
@@ -107,10 +123,22 @@ def redact_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QbtSnapshot:
-    """An immutable view of qBittorrent after one ``sync/maindata`` round."""
+    """qBittorrent as of one ``sync/maindata`` round.
+
+    ``torrents`` and ``plannable`` are read-only *views* of the adapter's mirror: a later sync
+    updates them in place (copying 20,000 entries per heartbeat is what the mirror avoids). The
+    :class:`TorrentState` objects themselves are immutable and shared across syncs while their
+    torrent does not change. The counters are those of this round.
+    """
 
     torrents: Mapping[str, TorrentState]
     server_state: Mapping[str, Any]
+    plannable: Mapping[str, TorrentState] = MappingProxyType({})
+    mam_count: int = 0
+    stalled_mam: int = 0
+    loading_mam: int = 0
+    serial: int = 0
+    taken_at: float = 0.0
 
     def mam(self) -> list[TorrentState]:
         """The MAM torrents only."""
@@ -123,6 +151,10 @@ def _tags(raw: Any) -> frozenset[str]:
     if isinstance(raw, list):
         return frozenset(str(tag).strip() for tag in raw if str(tag).strip())
     return frozenset()
+
+
+_ONE: Final = 1.0
+_ZERO: Final = 0.0
 
 
 class QbtAdapter:
@@ -156,8 +188,21 @@ class QbtAdapter:
         self.version: str | None = None
         self.request_count = 0  # Web UI HTTP requests sent (benchmarks, tests)
         self._rid = 0
-        self._torrents: dict[str, dict[str, Any]] = {}
-        self._trackers: dict[str, frozenset[str]] = {}
+        self._reset_mirror()
+        self._tag_cache: dict[Any, frozenset[str]] = {}
+        self._serial = 0  # bumped by every sync and every write: a view is current while equal
+        self._synced_serial = -1
+        self._last_view: QbtSnapshot | None = None
+        self._sync_lock = asyncio.Lock()
+
+    def _reset_mirror(self) -> None:
+        self._states: dict[str, TorrentState] = {}
+        self._mam_field: set[str] = set()  # MAM by the torrent's own ``tracker`` field
+        self._mam_urls: dict[str, frozenset[str]] = {}  # MAM tracker URL -> its torrents
+        self._mam: set[str] = set()
+        self._stalled: set[str] = set()  # MAM torrents in a stalled state
+        self._loading: set[str] = set()  # MAM torrents still loading their resume data
+        self._plannable: dict[str, TorrentState] = {}
         self._server_state: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -200,6 +245,7 @@ class QbtAdapter:
             raise QbtAuthError("qBittorrent did not accept the session (credentials or cookie)")
         self._client = client
         self._rid = 0  # a new session starts with a full sync
+        self._serial += 1
         self.version = str(client.client_version)
         return self.version
 
@@ -240,6 +286,12 @@ class QbtAdapter:
                 ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _write(self, action: Callable[[APIClient], Awaitable[None]]) -> None:
+        """A request that changes qBittorrent: every view handed out so far is stale from now on
+        (also when it fails: it may have been applied)."""
+        self._serial += 1
+        await self._call(action)
+
     async def _login(self) -> None:
         """``auth/login`` as a form POST that never follows a redirect.
 
@@ -279,48 +331,144 @@ class QbtAdapter:
 
     # -- state -------------------------------------------------------------------------------
     async def sync(self) -> QbtSnapshot:
-        """One incremental ``sync/maindata`` round merged into the local mirror."""
-        rid = self._rid
-        data: dict[str, Any] = await self._call(
-            lambda c: c.request_json("GET", "sync/maindata", params={"rid": rid})
-        )
-        if data.get("full_update"):
-            self._torrents, self._trackers, self._server_state = {}, {}, {}
-        for thash, partial in (data.get("torrents") or {}).items():
-            self._torrents.setdefault(thash, {}).update(partial)
-        for thash in data.get("torrents_removed") or ():
-            self._torrents.pop(thash, None)
-        for url, hashes in (data.get("trackers") or {}).items():
-            self._trackers[url] = frozenset(hashes)
-        for url in data.get("trackers_removed") or ():
-            self._trackers.pop(url, None)
-        self._server_state.update(data.get("server_state") or {})
-        self._rid = int(data.get("rid", 0))
-        mam: set[str] = set()
-        for url, hashes in self._trackers.items():
-            if is_mam_url(url, self._mam_hosts):
-                mam |= hashes
-        torrents = {
-            thash: self._state(thash, t, thash in mam) for thash, t in self._torrents.items()
-        }
-        return QbtSnapshot(MappingProxyType(torrents), MappingProxyType(dict(self._server_state)))
+        """One incremental ``sync/maindata`` round merged into the local mirror.
 
-    def _state(self, thash: str, t: Mapping[str, Any], mam: bool) -> TorrentState:
-        return TorrentState(
-            hash=thash,
-            name=str(t.get("name", "")),
-            state=str(t.get("state", "")),
-            progress=float(t.get("progress", 0.0)),
-            tags=_tags(t.get("tags")),
-            force_start=bool(t.get("force_start", False)),
-            is_mam=mam or is_mam_url(str(t.get("tracker") or ""), self._mam_hosts),
-            category=str(t.get("category") or ""),
-            added_on=int(t.get("added_on") or 0),
+        Rounds never overlap (a heartbeat and an account poll's tick may both ask): two diffs
+        from the same ``rid`` merged in the wrong order would leave the mirror behind the server,
+        which then never sends the change again.
+        """
+        async with self._sync_lock:
+            rid = self._rid
+            data: dict[str, Any] = await self._call(
+                lambda c: c.request_json("GET", "sync/maindata", params={"rid": rid})
+            )
+            return self._apply_diff(data)
+
+    def _apply_diff(self, data: Mapping[str, Any]) -> QbtSnapshot:
+        if data.get("full_update"):
+            self._reset_mirror()
+        touched: set[str] = set()
+        for url, hashes in (data.get("trackers") or {}).items():
+            if is_mam_url(url, self._mam_hosts):
+                new = frozenset(hashes)
+                touched ^= self._mam_urls.get(url, frozenset()) ^ new
+                self._mam_urls[url] = new
+        for url in data.get("trackers_removed") or ():
+            touched |= self._mam_urls.pop(url, frozenset())
+        for thash, partial in (data.get("torrents") or {}).items():
+            self._merge(thash, partial)
+            touched.discard(thash)
+        for thash in data.get("torrents_removed") or ():
+            self._drop(thash)
+        for thash in touched:  # only the tracker map changed for these
+            if (old := self._states.get(thash)) is not None:
+                self._merge(thash, {}, old)
+        if server_state := data.get("server_state"):
+            self._server_state.update(server_state)
+        self._rid = int(data.get("rid", 0))
+        self._serial += 1
+        self._synced_serial = self._serial
+        return self.view()
+
+    def view(self) -> QbtSnapshot:
+        """The mirror as of the last sync (no request)."""
+        view = self._last_view
+        if view is None or view.serial != self._serial:
+            view = self._last_view = QbtSnapshot(
+                MappingProxyType(self._states),
+                MappingProxyType(self._server_state),
+                MappingProxyType(self._plannable),
+                mam_count=len(self._mam),
+                stalled_mam=len(self._stalled),
+                loading_mam=len(self._loading),
+                serial=self._serial,
+                taken_at=time.monotonic(),
+            )
+        return view
+
+    def is_current(self, view: QbtSnapshot, max_age: float = VIEW_MAX_AGE) -> bool:
+        """``view`` came from this adapter's last sync, nothing was sent since and it is recent.
+
+        The heartbeat syncs once and hands its snapshot on: the executor plans on it instead of
+        asking qBittorrent a second time (on 4.5.2 every ``sync/maindata`` costs O(torrents) in
+        the server, even when nothing changed). Any write request since makes it stale.
+        """
+        return (
+            view.serial == self._serial == self._synced_serial
+            and time.monotonic() - view.taken_at <= max_age
         )
+
+    def _merge(
+        self, thash: str, partial: Mapping[str, Any], old: TorrentState | None = None
+    ) -> None:
+        """Re-derive one torrent from its diff (a no-op when it touches no field we read)."""
+        old = old or self._states.get(thash)
+        if old is not None and partial and not any(key in partial for key in MIRRORED_FIELDS):
+            return
+        if "tracker" in partial:
+            if is_mam_url(str(partial["tracker"] or ""), self._mam_hosts):
+                self._mam_field.add(thash)
+            else:
+                self._mam_field.discard(thash)
+        mam = thash in self._mam_field or any(thash in s for s in self._mam_urls.values())
+        if old is None:
+            old = TorrentState(thash, "", "", _ZERO, frozenset(), False, mam)
+        get = partial.get
+        progress = float(get("progress", old.progress))
+        state = TorrentState(
+            hash=old.hash,
+            name=str(get("name", old.name)),
+            state=sys.intern(str(get("state", old.state))),
+            progress=_ONE if progress == 1 else _ZERO if progress == 0 else progress,
+            tags=self._parse_tags(get("tags")) if "tags" in partial else old.tags,
+            force_start=bool(get("force_start", old.force_start)),
+            is_mam=mam,
+            category=sys.intern(str(get("category", old.category) or "")),
+            added_on=int(get("added_on", old.added_on) or 0),
+        )
+        if state == old and thash in self._states:
+            return
+        self._states[thash] = state
+        self._index(thash, state)
+
+    def _index(self, thash: str, state: TorrentState | None) -> None:
+        for index in (self._mam, self._stalled, self._loading):
+            index.discard(thash)
+        self._plannable.pop(thash, None)
+        if state is None:
+            return
+        if state.is_mam:
+            self._mam.add(thash)
+            if state.state in STALLED_STATES:
+                self._stalled.add(thash)
+            if state.state in LOADING_STATES:
+                self._loading.add(thash)
+        if plannable(state):
+            self._plannable[thash] = state
+
+    def _drop(self, thash: str) -> None:
+        self._states.pop(thash, None)
+        self._mam_field.discard(thash)
+        self._index(thash, None)
+
+    def _parse_tags(self, raw: Any) -> frozenset[str]:
+        """Each distinct tag string is parsed once (20,000 torrents share a few tag strings)."""
+        key = raw if isinstance(raw, str) else None
+        if key is not None and (cached := self._tag_cache.get(key)) is not None:
+            return cached
+        tags = _tags(raw)
+        if key is not None:
+            if len(self._tag_cache) >= _TAG_CACHE_MAX:
+                self._tag_cache.clear()
+            self._tag_cache[key] = tags
+        return tags
 
     def torrent_names(self, hashes: Iterable[str]) -> list[str]:
         """Names of these torrents from the last sync (no request); unknown ones by their hash."""
-        return [str(self._torrents.get(h, {}).get("name") or h) for h in hashes]
+        states = self._states
+        return [
+            state.name if (state := states.get(h)) is not None and state.name else h for h in hashes
+        ]
 
     async def get_preferences(self) -> dict[str, Any]:
         """``app/preferences`` (not part of sync/maindata)."""
@@ -329,7 +477,7 @@ class QbtAdapter:
     async def set_preferences(self, changes: Mapping[str, Any]) -> None:
         """``app/setPreferences`` with only the given keys (no request when empty)."""
         if changes:
-            await self._call(lambda c: c.app.set_preferences(dict(changes)))
+            await self._write(lambda c: c.app.set_preferences(dict(changes)))
 
     async def alt_speed_enabled(self) -> bool:
         """Whether the alternative speed limits are in force (``transfer/speedLimitsMode`` == 1)."""
@@ -337,47 +485,35 @@ class QbtAdapter:
 
     async def toggle_alt_speed(self) -> None:
         """Flip the alternative speed limits (not idempotent: check :meth:`alt_speed_enabled`)."""
-        await self._call(lambda c: c.transfer.toggle_speed_limits_mode())
-
-    async def tagged_torrents(self, tag: str) -> list[TorrentState]:
-        """The torrents carrying ``tag``, filtered by the server (``info?tag=``), sorted by hash.
-
-        Cheaper than a full sync on 4.x, where the server serialises every torrent it lists; raw
-        JSON because building aioqbt objects costs ~30 ms per 500. ``is_mam`` comes from the
-        ``tracker`` field only, which 4.5.2 leaves empty while no tracker works: do not rely on it.
-        """
-        infos: list[dict[str, Any]] = await self._call(
-            lambda c: c.request_json("GET", "torrents/info", params={"tag": tag})
-        )
-        return sorted((self._state(str(t["hash"]), t, False) for t in infos), key=lambda t: t.hash)
+        await self._write(lambda c: c.transfer.toggle_speed_limits_mode())
 
     # -- batched actions: one request each, none for an empty list ------------------------------
     async def stop(self, hashes: Iterable[str]) -> None:
         """Stop (``pause`` on 4.x, ``stop`` on 5.x)."""
         if items := list(hashes):
-            await self._call(lambda c: c.torrents.stop(items))
+            await self._write(lambda c: c.torrents.stop(items))
 
     async def start(self, hashes: Iterable[str]) -> None:
         """Start (``resume`` on 4.x, ``start`` on 5.x)."""
         if items := list(hashes):
-            await self._call(lambda c: c.torrents.start(items))
+            await self._write(lambda c: c.torrents.start(items))
 
     async def add_tag(self, hashes: Iterable[str], tag: str) -> None:
         """Add one tag (created on the fly)."""
         if items := list(hashes):
-            await self._call(lambda c: c.torrents.add_tags(items, [tag]))
+            await self._write(lambda c: c.torrents.add_tags(items, [tag]))
 
     async def remove_tag(self, hashes: Iterable[str], tag: str) -> None:
         """Remove one tag from these torrents (the tag itself stays defined)."""
         if items := list(hashes):
-            await self._call(lambda c: c.torrents.remove_tags(items, [tag]))
+            await self._write(lambda c: c.torrents.remove_tags(items, [tag]))
 
     async def set_force_start(self, hashes: Iterable[str], value: bool) -> None:
         """Set or clear force start."""
         if items := list(hashes):
-            await self._call(lambda c: c.torrents.set_force_start(items, value))
+            await self._write(lambda c: c.torrents.set_force_start(items, value))
 
     async def reannounce(self, hashes: Iterable[str]) -> None:
         """Re-announce to all trackers."""
         if items := list(hashes):
-            await self._call(lambda c: c.torrents.reannounce(items))
+            await self._write(lambda c: c.torrents.reannounce(items))
