@@ -22,7 +22,9 @@ async def _serve(host: str, port: int, mam_id: str, rotate: bool) -> None:
     print(f"MAM simulator on {base_url}", flush=True)
     print(f"mam_id to paste: {cookie}  (rotation {'on' if rotate else 'off'})", flush=True)
     print(
-        f"control API: {base_url}/_sim/state, /_sim/fail, /_sim/cookie, /_sim/requests", flush=True
+        f"control API: {base_url}/_sim/state, /_sim/fail, /_sim/cookie, /_sim/requests,"
+        " /_sim/torrents",
+        flush=True,
     )
     try:
         await asyncio.Event().wait()

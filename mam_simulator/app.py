@@ -27,12 +27,26 @@ them). :attr:`SimState.purchase_fault` makes purchases misbehave *after* (or bef
 
 As on MAM, the session rotates when the purchase is processed: with ``rotate`` on, a lost
 answer loses the new cookie with it.
+
+``tor/js/loadSearchJSONbasic.php`` is MAM's documented search (research/mam.md §1.4), for the
+torrents the simulator knows (:meth:`MamSimulator.add_torrent`, ``POST /_sim/torrents``). It takes
+a JSON POST ``{"tor": {"hash": ...}, "perpage": n}`` (or ``tor[hash]`` as a form field or query
+parameter, as MAM does): a known hash answers one row shaped like packrat's capture, with the
+flags ``free``, ``personal_freeleech``, ``vip`` and ``fl_vip`` as numbers, ``"0"``/``"1"``
+strings or booleans (:attr:`SimState.search_flag_style`); an unknown hash answers HTTP 200
+``{"error": "Nothing returned, out of 0"}``. A search without a hash is a plain browse: the
+newest known torrents, up to ``perpage``. Every search is counted in :attr:`MamSimulator.requests`
+like any site path, per hash in :attr:`MamSimulator.searches` and timed (by
+:attr:`MamSimulator.clock`, which a test may replace with a fake clock) in
+:attr:`MamSimulator.search_log`, refused ones (403, forced 429) included. The session rotates on
+every answered search, as on every MAM request.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 import math
@@ -49,6 +63,10 @@ NOT_SIGNED_IN = "Error, you are not signed in <br />Invalid/missing cookie"
 COOKIE_NAME = "mam_id"
 ACCOUNT_PATH = "jsonLoad.php"
 PURCHASE_PATHS = frozenset({"json/bonusBuy.php", "json/bonusBuy.php/"})
+SEARCH_PATH = "tor/js/loadSearchJSONbasic.php"
+NOTHING_RETURNED = "Nothing returned, out of 0"
+SEARCH_FLAGS = ("free", "personal_freeleech", "vip", "fl_vip")
+DEFAULT_PER_PAGE = 25  # MAM's default page size is not documented; 5-1000 are accepted
 
 GIB = 1024**3
 UPLOAD_POINTS_PER_GB = 500
@@ -117,6 +135,23 @@ class SimState:
     # None, or one of PURCHASE_FAULTS: how bonusBuy misbehaves (see the module docstring).
     purchase_fault: str | None = None
     purchase_fault_delay: float = 5.0  # seconds "timeout_after_apply" holds the answer
+    # How search rows carry their flags: "int" (0/1, packrat's capture), "str" ("0"/"1",
+    # Seshat's fixture and MAM's doc example) or "bool" (MAM's field table).
+    search_flag_style: str = "int"
+
+
+@dataclass
+class SimTorrent:
+    """A torrent the search knows, by info hash (lower case)."""
+
+    hash: str
+    id: int
+    title: str
+    free: bool = False
+    personal_freeleech: bool = False
+    vip: bool = False
+    fl_vip: bool = False
+    seeders: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +186,11 @@ class MamSimulator:
         self.max_in_flight = 0
         # Every purchase applied: {"kind", "amount", "cost", "at"} (amount: GB, or VIP weeks).
         self.purchases: list[dict[str, Any]] = []
+        self.torrents: dict[str, SimTorrent] = {}  # info hash (lower case) -> torrent
+        self.searches: Counter[str] = Counter()  # info hash searched ("" = none) -> requests
+        self.search_log: list[tuple[datetime, str]] = []  # (clock(), info hash) per search
+        self.last_search: dict[str, Any] | None = None  # the last search request, decoded
+        self.clock: Callable[[], datetime] = _utcnow
         self._forced: deque[ForcedResponse] = deque()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -170,6 +210,91 @@ class MamSimulator:
     def fail_next(self, status: int, count: int = 1, body: str | None = None) -> None:
         """Answer the next ``count`` site requests with ``status`` (3xx redirects to login.php)."""
         self._forced.extend([ForcedResponse(status, body)] * count)
+
+    def add_torrent(
+        self,
+        info_hash: str,
+        *,
+        free: bool = False,
+        personal_freeleech: bool = False,
+        vip: bool = False,
+        fl_vip: bool = False,
+        torrent_id: int | None = None,
+        title: str | None = None,
+        seeders: int = 5,
+    ) -> SimTorrent:
+        """Make the search know ``info_hash`` (any case) with these flags; returns the torrent."""
+        key = info_hash.lower()
+        number = torrent_id if torrent_id is not None else 1_000_000 + len(self.torrents)
+        torrent = SimTorrent(
+            hash=key,
+            id=number,
+            title=title or f"Simulated torrent {number}",
+            free=free,
+            personal_freeleech=personal_freeleech,
+            vip=vip,
+            fl_vip=fl_vip,
+            seeders=seeders,
+        )
+        self.torrents[key] = torrent
+        return torrent
+
+    def search_json(self, info_hash: str | None, perpage: int = DEFAULT_PER_PAGE) -> dict[str, Any]:
+        """The search answer for ``info_hash`` (None: browse the newest torrents)."""
+        if info_hash is None:
+            found = sorted(self.torrents.values(), key=lambda t: t.id, reverse=True)
+        else:
+            torrent = self.torrents.get(info_hash.lower())
+            found = [torrent] if torrent is not None else []
+        if not found:
+            return {"error": NOTHING_RETURNED}
+        rows = [self._search_row(t) for t in found[:perpage]]
+        return {
+            "perpage": perpage,
+            "start": 0,
+            "data": rows,
+            "total": len(found),
+            "found": len(found),
+        }
+
+    def _search_row(self, torrent: SimTorrent) -> dict[str, Any]:
+        """One row as in packrat's capture of a real answer (ids and counters as MAM sends)."""
+        style = self.state.search_flag_style
+        flags = {name: _flag(getattr(torrent, name), style) for name in SEARCH_FLAGS}
+        return {
+            "id": torrent.id,
+            "language": 1,
+            "lang_code": "ENG",
+            "main_cat": 13,
+            "category": 39,
+            "mediatype": 1,
+            "maincat": 1,
+            "categories": "[]",
+            "catname": "Audiobooks - Fantasy",
+            "size": "620.2 MiB",
+            "numfiles": 12,
+            "vip_expire": 0,
+            "title": torrent.title,
+            "w": 0,
+            "tags": "unabridged",
+            "author_info": '{"1": "Simulated Author"}',
+            "narrator_info": '{"2": "Simulated Narrator"}',
+            "series_info": "{}",
+            "filetype": "m4b",
+            "seeders": torrent.seeders,
+            "leechers": 1,
+            "added": "2026-11-01 12:00:00",
+            "browseflags": 0,
+            "times_completed": 40,
+            "comments": 0,
+            "bookmarked": None,
+            "my_snatched": _flag(True, style),
+            "poster_type": "",
+            "mediainfo": "",
+            "ownership": '[1, "uploader"]',
+            "cat": "",
+            **flags,
+        }
 
     def account_json(self) -> dict[str, Any]:
         """The jsonLoad.php?snatch_summary payload for the current state."""
@@ -226,6 +351,10 @@ class MamSimulator:
         app.router.add_post("/_sim/cookie", self._post_cookie)
         app.router.add_delete("/_sim/cookie", self._delete_cookie)
         app.router.add_get("/_sim/requests", self._get_requests)
+        app.router.add_get("/_sim/torrents", self._get_torrents)
+        app.router.add_post("/_sim/torrents", self._post_torrents)
+        app.router.add_delete("/_sim/torrents", self._delete_torrents)
+        app.router.add_post(f"/{SEARCH_PATH}", self._site, name="search")
         app.router.add_get("/{path:.*}", self._site)
         return app
 
@@ -245,11 +374,13 @@ class MamSimulator:
             self._runner = None
 
     async def _site(self, request: web.Request) -> web.StreamResponse:
-        path = request.match_info["path"]
-        if path != ACCOUNT_PATH and path not in self.pages and path not in PURCHASE_PATHS:
+        path = request.match_info.get("path", SEARCH_PATH)
+        if path not in self.pages and path not in PURCHASE_PATHS | {ACCOUNT_PATH, SEARCH_PATH}:
             raise web.HTTPNotFound
         self.requests[path] += 1
         self.last_headers = dict(request.headers)
+        # A search is counted (and its body read) on arrival, before any delay.
+        search = await self._search_received(request) if path == SEARCH_PATH else None
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -257,6 +388,8 @@ class MamSimulator:
                 await asyncio.sleep(self.state.delay)
             if path in PURCHASE_PATHS:
                 return await self._purchase(request)
+            if search is not None:
+                return self._search(request, search)
             response = self._answer(request, path)
             if (
                 self.state.malformed_set_cookie
@@ -291,6 +424,22 @@ class MamSimulator:
             response: web.Response = web.json_response(self.account_json())
         else:
             response = web.Response(text=self.pages[path], content_type="text/html")
+        self._rotate(request, response)
+        return response
+
+    # -- loadSearchJSONbasic.php ----------------------------------------------------------------
+
+    async def _search_received(self, request: web.Request) -> dict[str, Any]:
+        query = await _search_query(request)
+        self.last_search = query
+        self.searches[query["hash"] or ""] += 1
+        self.search_log.append((self.clock(), query["hash"] or ""))
+        return query
+
+    def _search(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        response = web.json_response(self.search_json(query["hash"], query["perpage"]))
         self._rotate(request, response)
         return response
 
@@ -425,6 +574,92 @@ class MamSimulator:
 
     async def _get_requests(self, _request: web.Request) -> web.Response:
         return web.json_response(dict(self.requests))
+
+    async def _get_torrents(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "torrents": {
+                    key: {name: getattr(t, name) for name in SEARCH_FLAGS} | {"id": t.id}
+                    for key, t in sorted(self.torrents.items())
+                },
+                "searches": dict(self.searches),
+            }
+        )
+
+    async def _post_torrents(self, request: web.Request) -> web.Response:
+        """Register torrents: ``{hash: {free, personal_freeleech, vip, fl_vip, id?, title?}}``."""
+        body = await _json_object(request)
+        checked: list[tuple[str, dict[str, Any]]] = []
+        for key, spec in body.items():
+            if not isinstance(spec, dict) or set(spec) - {*SEARCH_FLAGS, "id", "title"}:
+                raise web.HTTPBadRequest(
+                    text=f"expected {{hash: {{{', '.join(SEARCH_FLAGS)}, id?, title?}}}}"
+                )
+            if any(spec.get(name, False) not in (True, False) for name in SEARCH_FLAGS):
+                raise web.HTTPBadRequest(text="flags are true/false (or 1/0)")
+            if not isinstance(spec.get("id", 0), int) or not isinstance(spec.get("title", ""), str):
+                raise web.HTTPBadRequest(text="id is an integer, title a string")
+            checked.append((key, spec))
+        for key, spec in checked:
+            self.add_torrent(
+                key,
+                **{name: bool(spec.get(name, False)) for name in SEARCH_FLAGS},
+                torrent_id=spec.get("id"),
+                title=spec.get("title"),
+            )
+        return await self._get_torrents(request)
+
+    async def _delete_torrents(self, request: web.Request) -> web.Response:
+        self.torrents.clear()
+        return await self._get_torrents(request)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _flag(value: bool, style: str) -> int | str | bool:
+    """A search flag as MAM may send it: 0/1, "0"/"1" or a boolean."""
+    if style == "bool":
+        return value
+    if style == "str":
+        return "1" if value else "0"
+    return int(value)
+
+
+async def _search_query(request: web.Request) -> dict[str, Any]:
+    """``{"hash": str | None, "perpage": int, "tor": {...}}`` from a JSON POST, a form or a query.
+
+    MAM takes the search as JSON, form fields or query parameters (``tor[hash]=...``).
+    """
+    tor: dict[str, Any] = {}
+    perpage: object = None
+    if request.method == "POST" and request.content_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            tor = data["tor"] if isinstance(data.get("tor"), dict) else {}
+            perpage = data.get("perpage")
+    else:
+        fields_ = await request.post() if request.method == "POST" else request.query
+        tor = {
+            key[4:-1]: value
+            for key, value in fields_.items()
+            if key.startswith("tor[") and key.endswith("]")
+        }
+        perpage = fields_.get("perpage")
+    info_hash = tor.get("hash")
+    try:
+        size = int(perpage) if isinstance(perpage, int | str) else DEFAULT_PER_PAGE
+    except ValueError:
+        size = DEFAULT_PER_PAGE
+    return {
+        "hash": info_hash.lower() if isinstance(info_hash, str) and info_hash else None,
+        "perpage": min(1000, max(5, size)),
+        "tor": tor,
+    }
 
 
 def _rejection(error: str) -> web.Response:

@@ -452,3 +452,212 @@ def test_standalone_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.argv", ["mam_simulator", "--port", "9999", "--no-rotate"])
     standalone.main()
     assert seen == [{"host": "127.0.0.1", "port": 9999, "mam_id": "demo-cookie", "rotate": False}]
+
+
+# -- tor/js/loadSearchJSONbasic.php ------------------------------------------------------------
+
+SEARCH = "tor/js/loadSearchJSONbasic.php"
+HASH = "0123456789abcdef0123456789abcdef01234567"
+OTHER = "f" * 40
+# Row fields of a real answer, per packrat's capture (research/mam.md §1.4).
+CAPTURED_ROW_KEYS = {
+    "id",
+    "language",
+    "lang_code",
+    "main_cat",
+    "category",
+    "mediatype",
+    "maincat",
+    "categories",
+    "catname",
+    "size",
+    "numfiles",
+    "vip",
+    "vip_expire",
+    "free",
+    "personal_freeleech",
+    "fl_vip",
+    "title",
+    "w",
+    "tags",
+    "author_info",
+    "narrator_info",
+    "series_info",
+    "filetype",
+    "seeders",
+    "leechers",
+    "added",
+    "browseflags",
+    "times_completed",
+    "comments",
+    "bookmarked",
+    "my_snatched",
+    "poster_type",
+    "mediainfo",
+    "ownership",
+    "cat",
+}
+
+
+async def search(
+    sim: MamSimulator,
+    http: aiohttp.ClientSession,
+    body: Any = None,
+    *,
+    cookie: str | None = TEST_COOKIE,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    """(status, decoded JSON or text) of one raw search POST (JSON ``body``)."""
+    headers = {"Cookie": f"mam_id={cookie}"} if cookie else {}
+    method = kwargs.pop("method", "POST")
+    async with http.request(
+        method, f"{sim.base_url}/{SEARCH}", headers=headers, json=body, **kwargs
+    ) as resp:
+        text = await resp.text()
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:
+            return resp.status, text
+
+
+@pytest.mark.parametrize(
+    ("style", "one", "zero"), [("int", 1, 0), ("str", "1", "0"), ("bool", True, False)]
+)
+async def test_search_by_hash_answers_a_captured_row(
+    sim: MamSimulator, http: aiohttp.ClientSession, style: str, one: object, zero: object
+) -> None:
+    sim.state.search_flag_style = style
+    sim.add_torrent(HASH.upper(), vip=True, fl_vip=True, torrent_id=273200, title="Book")
+    status, body = await search(sim, http, {"tor": {"hash": HASH}})
+    assert status == 200
+    assert {key: body[key] for key in ("perpage", "start", "total", "found")} == {
+        "perpage": 25,
+        "start": 0,
+        "total": 1,
+        "found": 1,
+    }
+    [row] = body["data"]
+    assert set(row) == CAPTURED_ROW_KEYS
+    assert (row["id"], row["title"]) == (273200, "Book")
+    assert (row["free"], row["personal_freeleech"], row["vip"], row["fl_vip"]) == (
+        zero,
+        zero,
+        one,
+        one,
+    )
+    assert type(row["free"]) is type(zero)
+
+
+async def test_search_unknown_hash_answers_nothing_returned(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.add_torrent(HASH, free=True)
+    assert await search(sim, http, {"tor": {"hash": OTHER}, "perpage": 5}) == (
+        200,
+        {"error": "Nothing returned, out of 0"},
+    )
+
+
+async def test_search_rotates_the_session_and_counts_per_hash(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    ticks = iter(datetime(2026, 11, 24, 12, n, tzinfo=UTC) for n in range(10))
+    sim.clock = lambda: next(ticks)
+    sim.add_torrent(HASH, free=True)
+    async with http.post(
+        f"{sim.base_url}/{SEARCH}",
+        json={"tor": {"hash": HASH}},
+        headers={"Cookie": f"mam_id={TEST_COOKIE}"},
+    ) as resp:
+        assert resp.status == 200
+        new = resp.cookies["mam_id"].value
+    assert sim.valid_cookies == {new}
+    assert (await search(sim, http, {"tor": {"hash": HASH}}))[0] == 403  # the old one died
+    assert (await search(sim, http, {"tor": {"hash": OTHER}}, cookie=None))[0] == 403
+    sim.fail_next(429)
+    assert (await search(sim, http, {"tor": {"hash": OTHER}}, cookie=new))[0] == 429
+    assert (await search(sim, http, {"tor": {"hash": OTHER}}, cookie=new))[0] == 200
+    assert sim.searches == {HASH: 2, OTHER: 3}  # refused requests reached MAM too
+    assert sim.requests[SEARCH] == 5
+    assert [(at.minute, info_hash) for at, info_hash in sim.search_log] == [
+        (0, HASH),
+        (1, HASH),
+        (2, OTHER),
+        (3, OTHER),
+        (4, OTHER),
+    ]
+
+
+async def test_search_as_form_or_query_and_without_a_hash(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.rotate = False
+    for n in range(8):
+        sim.add_torrent(f"{n:040x}", torrent_id=100 + n, free=n % 2 == 0)
+    status, body = await search(sim, http, None, data={"tor[hash]": f"{3:040x}", "perpage": "5"})
+    assert (status, [row["id"] for row in body["data"]]) == (200, [103])
+    status, body = await search(sim, http, None, method="GET", params={"tor[hash]": f"{6:040x}"})
+    assert [row["id"] for row in body["data"]] == [106]
+    # No hash: a plain browse, newest first, one page (perpage clamped to MAM's 5..1000).
+    _status, body = await search(sim, http, {"tor": {"text": ""}, "perpage": 1})
+    assert [row["id"] for row in body["data"]] == [107, 106, 105, 104, 103]
+    assert (body["total"], body["found"], body["perpage"]) == (8, 8, 5)
+    _status, body = await search(sim, http, {"tor": "all", "perpage": "many"})
+    assert len(body["data"]) == 8
+    async with http.post(
+        f"{sim.base_url}/{SEARCH}",
+        data="{not json",
+        headers={"Cookie": f"mam_id={TEST_COOKIE}", "Content-Type": "application/json"},
+    ) as resp:
+        assert len((await resp.json())["data"]) == 8
+    assert sim.searches[""] == 3
+    sim.torrents.clear()
+    assert (await search(sim, http, {}))[1] == {"error": "Nothing returned, out of 0"}
+
+
+async def test_search_shares_delay_and_in_flight_accounting(
+    sim: MamSimulator, http: aiohttp.ClientSession
+) -> None:
+    sim.state.rotate = False
+    sim.state.delay = 0.05
+    await asyncio.gather(*(search(sim, http, {"tor": {"hash": HASH}}) for _ in range(3)))
+    assert sim.max_in_flight == 3  # the simulator serves concurrently; the client must not ask so
+    assert sim.searches == {HASH: 3}
+
+
+async def test_torrents_control_api(sim: MamSimulator, http: aiohttp.ClientSession) -> None:
+    base = sim.base_url
+    listing = await control(
+        http,
+        "POST",
+        f"{base}/_sim/torrents",
+        {
+            HASH.upper(): {"free": True, "id": 7, "title": "Free book"},
+            OTHER: {"vip": 1, "fl_vip": True, "personal_freeleech": False},
+        },
+    )
+    assert listing["torrents"][HASH] == {
+        "free": True,
+        "personal_freeleech": False,
+        "vip": False,
+        "fl_vip": False,
+        "id": 7,
+    }
+    assert listing["torrents"][OTHER]["vip"] is True
+    assert sim.torrents[HASH].title == "Free book"
+    sim.state.rotate = False
+    await search(sim, http, {"tor": {"hash": OTHER}})
+    assert (await control(http, "GET", f"{base}/_sim/torrents"))["searches"] == {OTHER: 1}
+    for bad in (
+        {HASH: {"free": "yes"}},
+        {HASH: {"gratis": True}},
+        {HASH: True},
+        {HASH: {"id": "seven"}},
+        {HASH: {"title": 7}},
+        ["not", "an", "object"],
+    ):
+        async with http.post(f"{base}/_sim/torrents", json=bad) as resp:
+            assert resp.status == 400
+    assert set(sim.torrents) == {HASH, OTHER}  # a refused body changes nothing
+    cleared = await control(http, "DELETE", f"{base}/_sim/torrents")
+    assert cleared == {"torrents": {}, "searches": {OTHER: 1}}

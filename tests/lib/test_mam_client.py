@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+import json
 import logging
 from pathlib import Path
 import re
@@ -1056,3 +1057,336 @@ async def test_sim_unreachable_purchase_was_never_sent(
     with pytest.raises(MamConnectionError) as info:
         await client.async_buy_upload(50)
     assert not isinstance(info.value, mam.MamPurchaseUnknownError)
+
+
+# -- freeleech lookups: the search by info hash (SPEC §11) -------------------------------------
+
+SEARCH_URL = f"{BASE}/tor/js/loadSearchJSONbasic.php"
+HASH = "0123456789abcdef0123456789abcdef01234567"
+OTHER_HASH = "f" * 40
+PACKRAT_ROW: dict[str, Any] = {  # the flags as numbers, as in packrat's capture
+    "id": 273200,
+    "title": "Love at Stake series",
+    "size": "620.2 MiB",
+    "vip": 1,
+    "vip_expire": 0,
+    "free": 0,
+    "personal_freeleech": 0,
+    "fl_vip": 1,
+    "my_snatched": 1,
+}
+
+
+def found(*rows: dict[str, Any]) -> dict[str, Any]:
+    return {"perpage": 5, "start": 0, "data": list(rows), "total": len(rows), "found": len(rows)}
+
+
+async def test_lookup_sends_the_documented_search(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.post(SEARCH_URL, payload=found(PACKRAT_ROW))
+    flags = await make_client(session).async_lookup_hash(HASH.upper())
+    assert flags == mam.TorrentFlags(
+        free=False, personal_freeleech=False, vip=True, fl_vip=True, id=273200
+    )
+    [(method, url)] = list(mocked.requests)
+    assert (method, url.path, url.query) == ("POST", "/tor/js/loadSearchJSONbasic.php", {})
+    [kwargs] = sent(mocked)
+    assert json.loads(kwargs["data"]) == {
+        "tor": {"hash": HASH, "searchType": "all", "searchIn": "torrents"},
+        "perpage": 5,
+    }
+    assert kwargs["headers"]["Content-Type"] == "application/json"
+    assert kwargs["headers"]["Accept"] == "application/json"
+    assert kwargs["headers"]["Cookie"] == f"mam_id={COOKIE}"
+    assert kwargs["headers"]["User-Agent"] == USER_AGENT
+    assert kwargs["allow_redirects"] is False
+    assert kwargs["middlewares"] is None
+    assert kwargs["timeout"].total == mam.LOOKUP_TIMEOUT == 10.0  # holds the lock briefly
+
+
+async def test_lookup_timeout_never_exceeds_the_clients(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.state.delay = 0.5
+    sim.add_torrent(HASH, free=True)
+    client = sim_client(sim, session, request_timeout=0.1)
+    with pytest.raises(MamConnectionError, match="Timeout"):
+        await client.async_lookup_hash(HASH)
+    assert sim.searches == {HASH: 1}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ((0, 0, 0, 0), (False, False, False, False)),
+        ((1, 0, 0, 0), (True, False, False, False)),
+        ((0, 1, 0, 0), (False, True, False, False)),
+        ((0, 0, 1, 1), (False, False, True, True)),
+        (("0", "0", "0", "0"), (False, False, False, False)),  # Seshat's fixture, MAM's doc
+        (("1", "0", "1", "1"), (True, False, True, True)),
+        ((" 1 ", "0", "0", "1"), (True, False, False, True)),
+        ((True, False, True, False), (True, False, True, False)),  # MAM's field table
+        ((False, True, False, True), (False, True, False, True)),
+        (("true", "false", "TRUE", "False"), (True, False, True, False)),
+        ((1.0, 0.0, 0, 0), (True, False, False, False)),
+        ((0, None, None, None), (False, False, False, False)),  # null: not granted
+    ],
+)
+async def test_lookup_accepts_every_flag_shape(
+    session: aiohttp.ClientSession,
+    mocked: Any,
+    values: tuple[object, ...],
+    expected: tuple[bool, ...],
+) -> None:
+    row = dict(zip(("free", "personal_freeleech", "vip", "fl_vip"), values, strict=True))
+    mocked.post(SEARCH_URL, payload=found(row | {"id": "42"}))
+    flags = await make_client(session).async_lookup_hash(HASH)
+    assert flags is not None
+    assert (flags.free, flags.personal_freeleech, flags.vip, flags.fl_vip) == expected
+    assert flags.id == 42
+
+
+async def test_lookup_missing_optional_flags_are_false(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    """MAM's own doc example has no personal_freeleech: absent means not granted (paid side)."""
+    mocked.post(SEARCH_URL, payload=found({"id": 1, "free": "0", "vip": "0"}))
+    assert await make_client(session).async_lookup_hash(HASH) == mam.TorrentFlags(
+        False, False, False, False, 1
+    )
+
+
+@pytest.mark.parametrize("torrent_id", [None, "abc", True, -5, 0, "0", 1.5, "12a"])
+async def test_lookup_odd_torrent_id_is_none(
+    session: aiohttp.ClientSession, mocked: Any, torrent_id: object
+) -> None:
+    mocked.post(SEARCH_URL, payload=found({"free": 1, "id": torrent_id}))
+    flags = await make_client(session).async_lookup_hash(HASH)
+    assert flags is not None
+    assert flags.free is True
+    assert flags.id is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"error": "Nothing returned, out of 0"},
+        {"error": "Nothing returned, out of 1"},  # Prowlarr matches this one too
+        found(),  # an empty page
+    ],
+)
+async def test_lookup_nothing_returned_is_none(
+    session: aiohttp.ClientSession, mocked: Any, payload: dict[str, Any]
+) -> None:
+    mocked.post(SEARCH_URL, payload=payload)
+    assert await make_client(session).async_lookup_hash(HASH) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("<html>maintenance</html>", "not answer the search with JSON"),
+        ("[1, 2]", "is a list"),
+        ('{"data": "none"}', "no 'data' list"),
+        ('{"data": [1]}', "row is a int"),
+        ('{"data": [{"id": 1, "vip": 1}]}', "no 'free' flag"),
+        ('{"data": [{"free": 2}]}', "'free' is not 0 or 1"),
+        ('{"data": [{"free": "yes"}]}', "'free' is not 0 or 1"),
+        ('{"data": [{"free": 0, "vip": [1]}]}', "'vip' is not 0 or 1"),
+        ('{"data": [{"free": 0}, {"free": 1}]}', "matched 2 torrents"),
+        ('{"error": "Search is disabled"}', "refused the search: Search is disabled"),
+        ('{"error": 42}', "refused the search: 42"),
+        ("[" * 100_000, "not answer the search with JSON"),
+    ],
+)
+async def test_lookup_malformed_answers_are_payload_errors(
+    session: aiohttp.ClientSession, mocked: Any, body: str, match: str
+) -> None:
+    mocked.post(SEARCH_URL, body=body, content_type="application/json")
+    with pytest.raises(MamPayloadError, match=match):
+        await make_client(session).async_lookup_hash(HASH)
+
+
+async def test_lookup_error_text_is_scrubbed(session: aiohttp.ClientSession, mocked: Any) -> None:
+    mocked.post(
+        SEARCH_URL,
+        payload={"error": f"Bad session {COOKIE} (mam_id={COOKIE})"},
+        headers={"Set-Cookie": f"mam_id={NEW_COOKIE}; path=/"},
+    )
+    with pytest.raises(MamPayloadError) as info:
+        await make_client(session).async_lookup_hash(HASH)
+    assert COOKIE not in str(info.value)
+    assert str(info.value).count("***") == 2
+
+
+async def test_lookup_plain_text_error_is_an_auth_error(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.post(SEARCH_URL, body=f"Error, you are not signed in {COOKIE}", content_type="text/html")
+    with pytest.raises(MamAuthError) as info:
+        await make_client(session).async_lookup_hash(HASH)
+    assert COOKIE not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        HASH[:-1],
+        HASH + "0",
+        "g" * 40,
+        "0" * 64,  # a BitTorrent v2 hash: MAM's are v1
+        f" {HASH[1:]}",
+        f"{HASH[:-1]}\n",
+        "\uff10" * 40,  # fullwidth digits are not hex digits (re.ASCII)
+        None,
+        int(HASH, 16),
+    ],
+)
+async def test_lookup_validates_the_hash_before_sending(
+    session: aiohttp.ClientSession, mocked: Any, bad: Any
+) -> None:
+    with pytest.raises(mam.InvalidInfoHashError, match="40 hexadecimal") as info:
+        await make_client(session).async_lookup_hash(bad)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, MamError)
+    assert sent(mocked) == []
+
+
+async def test_lookup_oversized_answer_is_refused(
+    session: aiohttp.ClientSession, mocked: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mam, "MAX_SEARCH_BYTES", 1024)
+    mocked.post(
+        SEARCH_URL,
+        payload=found(PACKRAT_ROW | {"description": "x" * 100_000}),
+        headers={"Set-Cookie": f"mam_id={NEW_COOKIE}; path=/"},
+    )
+    rotations = Rotations()
+    client = make_client(session, on_cookie_rotated=rotations)
+    with pytest.raises(MamPayloadError, match="search answer larger than 1 KiB"):
+        await client.async_lookup_hash(HASH)
+    assert rotations.values == [NEW_COOKIE]
+
+
+async def test_lookup_429_backs_off_every_request(
+    session: aiohttp.ClientSession, mocked: Any
+) -> None:
+    mocked.post(SEARCH_URL, status=429, body="Too many")
+    clock = Clock()
+    stored: list[datetime] = []
+
+    async def on_rate_limited(until: datetime) -> None:
+        stored.append(until)
+
+    client = make_client(session, clock=clock, on_rate_limited=on_rate_limited)
+    with pytest.raises(MamRateLimitedError) as info:
+        await client.async_lookup_hash(HASH)
+    assert info.value.retry_at == T0 + timedelta(minutes=30)
+    assert stored == [T0 + timedelta(minutes=30)]
+    for request in (client.async_lookup_hash(OTHER_HASH), client.async_get_account()):
+        with pytest.raises(MamRateLimitedError):
+            await request
+    assert len(sent(mocked)) == 1  # the back-off stops lookups and polls alike
+
+
+# -- freeleech lookups end to end: the simulator over real HTTP --------------------------------
+
+
+@pytest.mark.parametrize("style", ["int", "str", "bool"])
+async def test_sim_lookup_every_flag_shape(
+    sim: MamSimulator, session: aiohttp.ClientSession, style: str
+) -> None:
+    sim.state.search_flag_style = style
+    sim.add_torrent(HASH, vip=True, fl_vip=True, torrent_id=273200)
+    sim.add_torrent(OTHER_HASH, free=True, personal_freeleech=True)
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    assert await client.async_lookup_hash(HASH) == mam.TorrentFlags(
+        False, False, True, True, 273200
+    )
+    other = await client.async_lookup_hash(OTHER_HASH.upper())
+    assert other is not None
+    assert (other.free, other.personal_freeleech, other.vip, other.fl_vip) == (
+        True,
+        True,
+        False,
+        False,
+    )
+    assert sim.last_search is not None
+    assert sim.last_search["tor"] == {
+        "hash": OTHER_HASH,
+        "searchType": "all",
+        "searchIn": "torrents",
+    }
+    assert sim.last_search["perpage"] == 5
+    assert sim.searches == {HASH: 1, OTHER_HASH: 1}
+    assert sim.requests["tor/js/loadSearchJSONbasic.php"] == 2
+    assert len(rotations.values) == 2  # each answer rotated the session, each was persisted
+    assert sim.valid_cookies == {client.mam_id}
+
+
+async def test_sim_lookup_unknown_hash_is_none(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.add_torrent(HASH, free=True)
+    client = sim_client(sim, session)
+    assert await client.async_lookup_hash(OTHER_HASH) is None
+    assert sim.searches == {OTHER_HASH: 1}
+    assert client.mam_id in sim.valid_cookies  # "Nothing returned" rotates the cookie too
+
+
+async def test_sim_lookup_auth_failure(sim: MamSimulator, session: aiohttp.ClientSession) -> None:
+    client = sim_client(sim, session)
+    sim.invalidate_all_cookies()
+    with pytest.raises(MamAuthError, match="not signed in"):
+        await client.async_lookup_hash(HASH)
+
+
+async def test_sim_lookup_429_stops_lookups_and_polls(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.add_torrent(HASH, free=True)
+    clock = Clock()
+    client = sim_client(sim, session, clock=clock)
+    sim.fail_next(429)
+    with pytest.raises(MamRateLimitedError):
+        await client.async_lookup_hash(HASH)
+    for request in (client.async_lookup_hash(HASH), client.async_get_account()):
+        with pytest.raises(MamRateLimitedError):
+            await request
+    assert sim.requests.total() == 1
+    assert sim.searches == {HASH: 1}
+    clock.now += timedelta(minutes=30)
+    flags = await client.async_lookup_hash(HASH)
+    assert flags is not None
+    assert flags.free
+    assert sim.searches == {HASH: 2}
+
+
+async def test_sim_lookups_and_polls_share_one_request_in_flight(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    """Rotation: each request must carry the cookie the previous one was handed."""
+    sim.state.delay = 0.02
+    sim.add_torrent(HASH, free=True)
+    client = sim_client(sim, session)
+    results = await asyncio.gather(
+        *(client.async_lookup_hash(HASH) if n % 2 else client.async_get_account() for n in range(6))
+    )
+    assert len(results) == 6
+    assert sim.max_in_flight == 1
+    assert sim.searches == {HASH: 3}
+    assert sim.requests["jsonLoad.php"] == 3
+
+
+async def test_sim_oversized_search_answer_keeps_the_rotated_cookie(
+    sim: MamSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.add_torrent(HASH, title="x" * (300 * 1024))
+    rotations = Rotations()
+    client = sim_client(sim, session, on_cookie_rotated=rotations)
+    with pytest.raises(MamPayloadError, match="larger than 256 KiB"):
+        await client.async_lookup_hash(HASH)
+    assert sim.valid_cookies == set(rotations.values) == {client.mam_id}

@@ -21,6 +21,13 @@ retried); and every failure after the request may have reached MAM (timeout, dro
 connection, 5xx, unreadable answer) is :class:`MamPurchaseUnknownError`, never a plain
 connection error, so that the caller settles it from the account instead of buying again.
 
+Freeleech lookups (:meth:`MamClient.async_lookup_hash`; see :mod:`.search`) are a JSON POST to
+the documented search ``tor/js/loadSearchJSONbasic.php`` by info hash, through the same exchange:
+same lock, rotation, back-off and body cap (:data:`.search.MAX_SEARCH_BYTES`). The hash is
+validated before anything is sent. A lookup times out after :data:`LOOKUP_TIMEOUT` (or the
+client's timeout when shorter): it holds the one-request-at-a-time lock, so an account poll
+queued behind it waits at most that long.
+
 The cookie value is a password: it never appears in logs or error messages. Whatever text came
 from outside (a body echo, an aiohttp error) has every ``mam_id=<value>`` and every cookie value
 the client knows cut out; errors raised while parsing MAM's answer (which quote raw header lines,
@@ -68,6 +75,14 @@ from .errors import (
     MamRateLimitedError,
 )
 from .models import MamAccount
+from .search import (
+    MAX_SEARCH_BYTES,
+    SEARCH_PATH,
+    InvalidInfoHashError,
+    TorrentFlags,
+    parse_search_body,
+    search_request,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,6 +99,8 @@ MAX_RATE_LIMIT_BACKOFF = timedelta(days=7)
 MAX_ACCOUNT_BYTES = 256 * 1024
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
+# Seconds a freeleech lookup may take (a hash search answers a few KiB).
+LOOKUP_TIMEOUT = 10.0
 _CLOSED_MESSAGE = "MyAnonamouse client closed"
 # Transport failures that happen before a request is sent (nothing can have been applied).
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
@@ -270,6 +287,29 @@ class MamClient:
             raise MamPurchaseUnknownError(f"Unreadable purchase answer: {err}") from None
         raise MamPurchaseRejectedError(rejected)
 
+    async def async_lookup_hash(self, info_hash: str) -> TorrentFlags | None:
+        """Ask MAM's search about one torrent by info hash: its flags, or None if not on MAM.
+
+        ``info_hash`` is 40 hexadecimal characters (BitTorrent v1, as MAM uses; any case):
+        anything else raises :class:`~.search.InvalidInfoHashError` (a ``ValueError`` and a
+        :class:`MamError`) before anything is sent. A malformed answer is
+        :class:`MamPayloadError`; auth, 429 and transport failures are typed as for every request.
+        """
+        payload = json.dumps(search_request(info_hash), separators=(",", ":"))
+        body = await self._request(
+            SEARCH_PATH,
+            accept="application/json",
+            limit=MAX_SEARCH_BYTES,
+            what="search answer",
+            json_body=payload,
+            seconds=min(LOOKUP_TIMEOUT, self._timeout.total or LOOKUP_TIMEOUT),
+        )
+        try:
+            return parse_search_body(body)
+        except MamPayloadError as err:  # may quote MAM's error text
+            message = self._scrub(str(err))
+        raise MamPayloadError(message)
+
     async def async_close(self) -> None:
         """Refuse new requests; return once an exchange in flight has finished.
 
@@ -282,13 +322,34 @@ class MamClient:
             await asyncio.wait(set(self._exchanges))
 
     async def _request(
-        self, path: str, *, accept: str, limit: int, what: str, purchase: bool = False
+        self,
+        path: str,
+        *,
+        accept: str,
+        limit: int,
+        what: str,
+        purchase: bool = False,
+        json_body: str | None = None,
+        seconds: float | None = None,
     ) -> str:
+        """GET ``path`` (or POST ``json_body`` as JSON to it) in one serialised exchange.
+
+        ``seconds`` replaces the client's request timeout for this request.
+        """
         if self._closed:
             raise MamConnectionError(_CLOSED_MESSAGE)
         flight = _Flight()
         task = asyncio.create_task(
-            self._exchange(path, accept, limit, what, flight, purchase=purchase)
+            self._exchange(
+                path,
+                accept,
+                limit,
+                what,
+                flight,
+                purchase=purchase,
+                json_body=json_body,
+                limits=self._timeout if seconds is None else aiohttp.ClientTimeout(total=seconds),
+            )
         )
         self._exchanges.add(task)
         task.add_done_callback(self._exchange_done)
@@ -305,13 +366,23 @@ class MamClient:
             task.exception()  # retrieved: a cancelled caller's failure is not "never retrieved"
 
     async def _exchange(
-        self, path: str, accept: str, limit: int, what: str, flight: _Flight, *, purchase: bool
+        self,
+        path: str,
+        accept: str,
+        limit: int,
+        what: str,
+        flight: _Flight,
+        *,
+        purchase: bool,
+        json_body: str | None,
+        limits: aiohttp.ClientTimeout,
     ) -> str:
         """Send, read, adopt and persist a rotated cookie; runs to completion once sent.
 
         A ``purchase`` is never re-sent by aiohttp (:func:`.bonus_buy.no_resend`), and every
         failure after sending is :class:`MamPurchaseUnknownError`.
         """
+        method = "GET" if json_body is None else "POST"
         async with self._lock:
             if self._closed:
                 raise MamConnectionError(_CLOSED_MESSAGE)
@@ -322,17 +393,22 @@ class MamClient:
             failure: str | None = None
             maybe_applied = False
             answer: tuple[int, CIMultiDictProxy[str], str] | None = None
+            sent_headers = {
+                "Cookie": f"{COOKIE_NAME}={self._mam_id}",
+                "User-Agent": self._user_agent,
+                "Accept": accept,
+            }
+            if json_body is not None:
+                sent_headers["Content-Type"] = "application/json"
             try:
                 try:
-                    async with self._session.get(
+                    async with self._session.request(
+                        method,
                         f"{self._base_url}/{path}",
-                        headers={
-                            "Cookie": f"{COOKIE_NAME}={self._mam_id}",
-                            "User-Agent": self._user_agent,
-                            "Accept": accept,
-                        },
+                        headers=sent_headers,
+                        data=json_body,
                         allow_redirects=False,
-                        timeout=self._timeout,
+                        timeout=limits,
                         middlewares=(no_resend,) if purchase else None,
                     ) as resp:
                         rotated = self._adopt_rotated_cookie(resp)
@@ -340,7 +416,7 @@ class MamClient:
                         answer = resp.status, resp.headers, body
                 except (aiohttp.ClientError, TimeoutError, RuntimeError) as err:
                     # RuntimeError: the session was closed under us (entry unloading).
-                    _LOGGER.debug("GET %s failed: %s", _log_path(path), type(err).__name__)
+                    _LOGGER.debug("%s %s failed: %s", method, _log_path(path), type(err).__name__)
                     failure = self._describe(err)
                     maybe_applied = purchase and not isinstance(err, _NOT_SENT_ERRORS)
                 except MamPayloadError as err:  # a body over the cap
@@ -359,7 +435,7 @@ class MamClient:
                     )
                 raise MamConnectionError(f"Cannot reach MyAnonamouse: {failure}")
             status, headers, body = answer
-            _LOGGER.debug("GET %s -> HTTP %s", _log_path(path), status)
+            _LOGGER.debug("%s %s -> HTTP %s", method, _log_path(path), status)
             if status == 429:
                 await self._back_off(headers)
             if purchase and status >= 500:
@@ -475,9 +551,12 @@ class MamClient:
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "LOOKUP_TIMEOUT",
     "MAX_ACCOUNT_BYTES",
     "MAX_PAGE_BYTES",
     "MAX_RATE_LIMIT_BACKOFF",
+    "MAX_SEARCH_BYTES",
+    "InvalidInfoHashError",
     "MamAuthError",
     "MamClient",
     "MamConnectionError",
@@ -488,6 +567,7 @@ __all__ = [
     "MamPurchaseUnknownError",
     "MamRateLimitedError",
     "PurchaseReceipt",
+    "TorrentFlags",
     "normalize_mam_id",
     "parse_account_body",
     "scrub_cookies",
