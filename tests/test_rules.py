@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+import contextlib
 from datetime import datetime, timedelta
 import logging
+import os
 import sqlite3
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.update_coordinator import UpdateFailed
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -42,8 +46,9 @@ from custom_components.mam_guard.const import (
     SERVICE_REFRESH_RULES,
     SQLITE_FILENAME,
 )
+from custom_components.mam_guard.diagnostics import async_get_config_entry_diagnostics
 from custom_components.mam_guard.lib.pages import RULES_PAGES, PageContent
-from custom_components.mam_guard.lib.rules_store import RulesStore
+from custom_components.mam_guard.lib.rules_store import SCHEMA_VERSION, RulesStore
 from mam_simulator import MamSimulator
 from tests.support.mam_pages import (
     RULES_BODY,
@@ -991,3 +996,450 @@ async def test_update_notes_event_on_a_page_shaped_like_the_real_site(
     state = state_of(hass, "binary_sensor", "bonus_event")
     assert dt_util.parse_datetime(state.attributes["end_date"]) == local(2026, 3, 12, 23, 59, 59)
     assert state.attributes["source_url"] == f"{mam_sim.base_url}/updateNotes.php"
+
+
+# --- 19-: upcoming events that cannot be recorded, memory, database trouble, races ----------------
+
+
+def delete_database(db_path: str) -> None:
+    """Remove ``mam_guard.db`` and its journal files, as a user resetting the history does."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(db_path + suffix)
+
+
+# A safety net, not a measurement: a start timer that fires again and again never lets HA idle.
+@pytest.mark.timeout(120)
+async def test_upcoming_event_without_a_rule_version_turns_on_once_and_off_at_its_end(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The database was deleted while HA was stopped: its history is gone, no rule version.
+
+    The remembered upcoming event still turns on at its start and off at its end by itself,
+    but it cannot be recorded (that needs a rule version): the start timer tries once, it
+    does not fire again and again until the next refresh.
+    """
+    news: NewsItem = (
+        "Site-wide freeleech starts 2026-03-11 20:00, ends 2026-03-12 08:00!",
+        "/f/t/4/p/1",
+    )
+    freezer.move_to(local(2026, 3, 11, 9, 0, 0))
+    mam_sim.pages.update(default_pages(news=[news]))
+    await setup_entry(hass, config_entry)
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    db_path = hass.config.path(SQLITE_FILENAME)
+    await hass.async_add_executor_job(delete_database, db_path)
+
+    freezer.move_to(local(2026, 3, 11, 18, 0, 0))
+    requests = total_page_requests(mam_sim)
+    await setup_entry(hass, config_entry)
+    assert total_page_requests(mam_sim) == requests  # checked < 24 h ago: nothing fetched
+    start, end = local(2026, 3, 11, 20, 0, 0), local(2026, 3, 12, 8, 0, 0)
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert (state.state, dt_util.parse_datetime(state.attributes["start_date"])) == (
+        STATE_OFF,
+        start,
+    )
+    rules = config_entry.runtime_data.rules
+    updates: list[None] = []
+    rules.async_add_listener(lambda: updates.append(None))
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+
+    await fire_at(hass, freezer, start + timedelta(seconds=1))
+
+    assert len(updates) == 1
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_ON
+    assert dt_util.parse_datetime(state.attributes["start_date"]) == start
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == end
+    assert site_events == []  # nothing recorded, nothing reported
+    assert await hass.async_add_executor_job(event_rows, db_path, config_entry.entry_id) == []
+
+    await fire_at(hass, freezer, end + timedelta(seconds=1))
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+    assert len(updates) == 1
+
+
+def drop_events_table(db_path: str) -> None:
+    """Lose the events table behind the running entry's back (another process, a bad restore)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("DROP TABLE event_status")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """The integration's warnings (and worse) that contain ``text``."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("custom_components.mam_guard")
+        and r.levelno >= logging.WARNING
+        and text in r.getMessage()
+    ]
+
+
+@pytest.mark.timeout(120)  # a safety net, as above
+async def test_database_going_bad_under_a_running_entry(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The events table disappears while the entry runs: every step logs, nothing crashes.
+
+    The refresh fails with a translated error, the end and start timers log a warning, the
+    cached rules are no longer shown, and the announced events still turn off and on on time.
+    """
+    ending: NewsItem = ("Site-wide freeleech until 2026-03-10 08:00!", "/f/t/5/p/1")
+    starting: NewsItem = (
+        "Double upload starts 2026-03-10 09:00, ends 2026-03-10 11:00!",
+        "/f/t/6/p/1",
+    )
+    freezer.move_to(local(2026, 3, 10, 6, 0, 0))
+    mam_sim.pages.update(default_pages(news=[ending, starting]))
+    await setup_entry(hass, config_entry)
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
+    assert rules_version(hass).state == "1"
+    db_path = hass.config.path(SQLITE_FILENAME)
+    await hass.async_add_executor_job(drop_events_table, db_path)
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await refresh_rules(hass)
+    assert err.value.translation_key == "rules_refresh_failed"
+    assert err.value.translation_placeholders is not None
+    assert "the rules database failed" in err.value.translation_placeholders["error"]
+    assert rules_version(hass).state == "1"  # the failed run keeps what was shown
+
+    await fire_at(hass, freezer, local(2026, 3, 10, 8, 0, 1))
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+    assert len(warnings_about(caplog, "Ending site events")) == 1
+
+    await fire_at(hass, freezer, local(2026, 3, 10, 9, 0, 1))
+    multiplier = state_of(hass, "binary_sensor", "multiplier_event")
+    assert multiplier.state == STATE_ON  # shown from the announcement, not recorded
+    assert dt_util.parse_datetime(multiplier.attributes["end_date"]) == local(2026, 3, 10, 11, 0, 0)
+    assert len(warnings_about(caplog, "Starting announced site events")) == 1
+    assert warnings_about(caplog, "Reading the rules database")
+    assert rules_version(hass).state == "unknown"  # the file went bad: nothing cached is shown
+    assert site_events == []
+    assert config_entry.state is ConfigEntryState.LOADED
+
+    await fire_at(hass, freezer, local(2026, 3, 10, 11, 0, 1))
+    assert state_of(hass, "binary_sensor", "multiplier_event").state == STATE_OFF
+
+
+def memory_key(entry: MockConfigEntry) -> str:
+    """The ``.storage`` key of what the entry remembers about announcements."""
+    return f"{DOMAIN}.{entry.entry_id}.announcements"
+
+
+async def test_announcement_memory_of_a_newer_version_is_forgotten(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Written by a later MAM Guard (then downgraded): setup works and the file starts afresh."""
+    now = local(2026, 3, 10, 9, 0, 0)
+    freezer.move_to(now)
+    news: NewsItem = ("Freeleech on everything for the next 48 hours!", "/f/t/3/p/1")
+    mam_sim.pages.update(default_pages(news=[news]))
+    hass_storage[memory_key(config_entry)] = {
+        "version": 2,
+        "minor_version": 1,
+        "key": memory_key(config_entry),
+        "data": {"sightings": {news[0]: "2026-03-01T00:00:00+00:00"}},
+    }
+
+    await setup_entry(hass, config_entry)
+
+    assert len(warnings_about(caplog, "Forgetting unreadable announcement memory")) == 1
+    state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert state.state == STATE_ON
+    assert dt_util.parse_datetime(state.attributes["end_date"]) == now + timedelta(hours=48)
+    memory = hass_storage[memory_key(config_entry)]
+    assert memory["version"] == 1
+    assert memory["data"] == {
+        "first_seen": {news[0]: dt_util.as_utc(now).isoformat()},
+        "upcoming": [],
+    }
+
+
+async def test_unreadable_memory_entries_are_skipped_the_rest_is_used(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A hand-edited memory file: a bad sighting or upcoming event is dropped, not the file.
+
+    The good sighting still dates its item's "next 48 hours"; the bad one counts from now.
+    Only the upcoming event of a known type with a readable start is shown.
+    """
+    now = local(2026, 3, 10, 9, 0, 0)
+    seen = now - timedelta(hours=30)
+    freezer.move_to(now)
+    freeleech: NewsItem = ("Freeleech on everything for the next 48 hours!", "/f/t/3/p/1")
+    bonus: NewsItem = ("2x bonus points for everyone for the next 24 hours!", "/f/t/7/p/1")
+    mam_sim.pages.update(default_pages(news=[freeleech, bonus]))
+    mark_checked(hass_storage, config_entry, now - timedelta(hours=1))
+    upcoming_start = local(2026, 3, 12, 8, 0, 0)
+    hass_storage[memory_key(config_entry)] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": memory_key(config_entry),
+        "data": {
+            "first_seen": {freeleech[0]: seen.isoformat(), bonus[0]: "yesterday morning"},
+            "upcoming": [
+                {
+                    "event_type": "multiplier",
+                    "description": "Double upload starts Thursday 08:00",
+                    "start": upcoming_start.isoformat(),
+                    "end": None,
+                    "source_url": None,
+                },
+                {"event_type": "giveaway", "description": "Wedge giveaway", "start": "2026-03-12"},
+                {"event_type": "bonus", "description": "2x BP soon", "start": "soon"},
+            ],
+        },
+    }
+
+    await setup_entry(hass, config_entry)
+
+    assert total_page_requests(mam_sim) == 0  # checked an hour ago: the memory is what is shown
+    multiplier = state_of(hass, "binary_sensor", "multiplier_event")
+    assert multiplier.state == STATE_OFF
+    assert dt_util.parse_datetime(multiplier.attributes["start_date"]) == upcoming_start
+    assert state_of(hass, "binary_sensor", "bonus_event").attributes["start_date"] is None
+    assert [e.event_type for e in config_entry.runtime_data.rules.data.upcoming] == ["multiplier"]
+
+    await refresh_rules(hass)
+
+    freeleech_state = state_of(hass, "binary_sensor", "freeleech_event")
+    assert freeleech_state.state == STATE_ON
+    end = dt_util.parse_datetime(freeleech_state.attributes["end_date"])
+    assert end == seen + timedelta(hours=48)  # from the remembered first sighting
+    bonus_state = state_of(hass, "binary_sensor", "bonus_event")
+    assert bonus_state.state == STATE_ON
+    end = dt_util.parse_datetime(bonus_state.attributes["end_date"])
+    assert end == now + timedelta(hours=24)  # its sighting was unreadable: seen now
+    first_seen = hass_storage[memory_key(config_entry)]["data"]["first_seen"]
+    assert dt_util.parse_datetime(first_seen[freeleech[0]]) == seen
+    assert dt_util.parse_datetime(first_seen[bonus[0]]) == now
+
+
+def write_newer_schema_database(db_path: str) -> None:
+    """A database of a later mam_guard (the user downgraded): it must not be touched."""
+    store = RulesStore(db_path)
+    store.open()
+    store.close()
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def test_update_entity_with_an_unusable_database_fetches_no_page(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+) -> None:
+    """``homeassistant.update_entity`` on a site-event sensor while the rules feature is off.
+
+    It asks the rules coordinator for a refresh: the refresh fails with the database error
+    and MAM is not asked for pages it could not store.
+    """
+    assert await async_setup_component(hass, "homeassistant", {})
+    await hass.async_add_executor_job(
+        write_newer_schema_database, hass.config.path(SQLITE_FILENAME)
+    )
+    await setup_entry(hass, config_entry)
+    rules = config_entry.runtime_data.rules
+
+    await hass.services.async_call(
+        "homeassistant",
+        "update_entity",
+        {"entity_id": entity_id(hass, "binary_sensor", "freeleech_event")},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+
+    assert page_requests(mam_sim) == {}
+    assert not rules.last_update_success
+    assert isinstance(rules.last_exception, UpdateFailed)
+    assert rules.last_exception.translation_key == "rules_database_unusable"
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+
+
+async def test_expired_session_stops_the_refresh_and_asks_to_sign_in_again(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    hass_storage: dict[str, Any],
+) -> None:
+    """MAM refuses the cookie on the first rules page: no other page, a reauth flow starts."""
+    mark_checked(hass_storage, config_entry, dt_util.utcnow())
+    await setup_entry(hass, config_entry)
+    mam_sim.invalidate_all_cookies()
+
+    with pytest.raises(HomeAssistantError) as err:
+        await refresh_rules(hass)
+    await hass.async_block_till_done()
+
+    assert err.value.translation_key == "rules_refresh_failed"
+    assert page_requests(mam_sim) == {RULES_PAGES[0]: 1}
+    flows = config_entry.async_get_active_flows(hass, {SOURCE_REAUTH})
+    assert [flow["context"]["entry_id"] for flow in flows] == [config_entry.entry_id]
+
+
+async def test_start_during_a_refresh_is_recorded_once(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The start timer fires while a refresh reads the pages: the refresh records the event
+    (it has started by then) and the timer, waiting for it, does not record or report it again.
+    """
+    news: NewsItem = (
+        "Site-wide freeleech starts 2026-03-10 10:00, ends 2026-03-10 11:00!",
+        "/f/t/8/p/1",
+    )
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    mam_sim.pages.update(default_pages(news=[news]))
+    await setup_entry(hass, config_entry)
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_OFF
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+    client = config_entry.runtime_data.client
+    fetch_page: Callable[[str], Awaitable[str]] = client.async_get_page
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def held_page(path: str) -> str:
+        if path == RULES_PAGES[1]:
+            reached.set()
+            await release.wait()
+        return await fetch_page(path)
+
+    monkeypatch.setattr(client, "async_get_page", held_page)
+    press = hass.async_create_task(refresh_rules(hass))
+    await reached.wait()
+    started = local(2026, 3, 10, 10, 0, 1)
+    freezer.move_to(started)
+    async_fire_time_changed(hass, started)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    release.set()
+    await press
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert state_of(hass, "binary_sensor", "freeleech_event").state == STATE_ON
+    assert [(e.data["event_type"], e.data["active"]) for e in site_events] == [("freeleech", True)]
+    rows = await hass.async_add_executor_job(
+        event_rows, hass.config.path(SQLITE_FILENAME), config_entry.entry_id
+    )
+    assert [(row[0], row[3]) for row in rows] == [("freeleech", 1)]
+    assert config_entry.runtime_data.rules.data.upcoming == ()
+
+
+async def test_unload_while_timers_wait_for_a_refresh_writes_nothing(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An event ends and another starts during a refresh, and the entry is unloaded meanwhile.
+
+    The timers waiting for the refresh see the unload and let the database go untouched: the
+    ended event is not marked ended, the started one not recorded, nothing is reported.
+    """
+    ending: NewsItem = ("Site-wide freeleech until 2026-03-10 10:00!", "/f/t/5/p/1")
+    starting: NewsItem = (
+        "Double upload starts 2026-03-10 10:00, ends 2026-03-10 11:00!",
+        "/f/t/6/p/1",
+    )
+    freezer.move_to(local(2026, 3, 10, 9, 0, 0))
+    mam_sim.pages.update(default_pages(news=[ending, starting]))
+    await setup_entry(hass, config_entry)
+    db_path = hass.config.path(SQLITE_FILENAME)
+    before = await hass.async_add_executor_job(event_rows, db_path, config_entry.entry_id)
+    assert [(row[0], row[3]) for row in before] == [("freeleech", 1)]
+    site_events = async_capture_events(hass, EVENT_SITE_EVENT)
+    client = config_entry.runtime_data.client
+    fetch_page: Callable[[str], Awaitable[str]] = client.async_get_page
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def held_page(path: str) -> str:
+        if path == RULES_PAGES[1]:
+            reached.set()
+            await release.wait()
+        return await fetch_page(path)
+
+    monkeypatch.setattr(client, "async_get_page", held_page)
+    press = hass.async_create_task(refresh_rules(hass))
+    await reached.wait()
+    moment = local(2026, 3, 10, 10, 0, 1)
+    freezer.move_to(moment)
+    async_fire_time_changed(hass, moment)  # the end and the start timers: both wait
+    for _ in range(20):
+        await asyncio.sleep(0)
+    version_id = entity_id(hass, "sensor", "rules_version")
+    unload = hass.async_create_task(hass.config_entries.async_unload(config_entry.entry_id))
+    for _ in range(1000):
+        if unload.done() or hass.states.get(version_id) is None:
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not unload.done()
+    release.set()
+    assert await unload
+    await asyncio.gather(press, return_exceptions=True)
+    await hass.async_block_till_done()
+
+    assert site_events == []
+    assert await hass.async_add_executor_job(event_rows, db_path, config_entry.entry_id) == before
+    assert "Unexpected error" not in caplog.text
+    assert "not open" not in caplog.text
+
+
+async def test_diagnostics_name_event_types_not_announcement_texts(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    mam_sim: MamSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The rules part of the diagnostics: versions, types and flags, no announcement text."""
+    now = local(2026, 3, 10, 9, 0, 0)
+    freezer.move_to(now)
+    upcoming: NewsItem = ("Double upload starts 2026-03-12 08:00!", "/f/t/9/p/1")
+    mam_sim.pages.update(default_pages(news=[FREELEECH_NEWS, upcoming]))
+    await setup_entry(hass, config_entry)
+
+    diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
+
+    assert diagnostics["rules"] == {
+        "rule_version": 1,
+        "changed_pages": sorted(RULES_PAGES),
+        "checked": dt_util.as_utc(now).isoformat(),
+        "events": ["freeleech"],
+        "upcoming": ["multiplier"],
+        "selected_pages": list(RULES_PAGES),
+        "last_update_success": True,
+        "database_problem": None,
+    }

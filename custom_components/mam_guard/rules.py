@@ -240,6 +240,8 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         )
         self._first_seen: dict[str, datetime] = {}
         self._upcoming: tuple[SiteEventState, ...] = ()
+        # The start timer has dealt with the starts up to here (None: none yet since setup).
+        self._starts_done: datetime | None = None
         self._unsub_rearm: CALLBACK_TYPE = lambda: None
         self._closing = False
         self._fetch_error: str | None = None  # why the last run fetched nothing (for the message)
@@ -250,11 +252,6 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
         if self._db is None:
             raise RuntimeError("The rules database is not open")
         return self._db
-
-    @property
-    def db_usable(self) -> bool:
-        """False when the rules database file cannot be used (the rules feature is off)."""
-        return self._db_error is None
 
     async def async_setup(self) -> None:
         """Open the database, show the cached rules, arm the daily timer, catch up if stale.
@@ -574,21 +571,25 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             if unsub is not None:
                 unsub()
         self._unsub_expiry = self._unsub_start = None
-        if self._closing:
-            return
         ends = [e.end for e in self.data.events if e.end is not None]
         if ends:
             self._unsub_expiry = async_track_point_in_utc_time(self.hass, self._expire, min(ends))
-        if self.data.upcoming:
-            start = min(e.start for e in self.data.upcoming)
-            self._unsub_start = async_track_point_in_utc_time(self.hass, self._start_due, start)
+        # Once per start: an event that could not be recorded stays upcoming (and shown as on)
+        # until the next refresh, without firing the timer again and again meanwhile.
+        done = self._starts_done
+        starts = [e.start for e in self.data.upcoming if done is None or e.start > done]
+        if starts:
+            self._unsub_start = async_track_point_in_utc_time(
+                self.hass, self._start_due, min(starts)
+            )
 
     async def _start_due(self, _now: datetime) -> None:
         """Start the upcoming events whose start has come: record them, report them.
 
         Each is recorded at its announced start (the database's ``start_date``), together with
         the events already running (so none of those ends). Without a stored rule version (a
-        database replaced since) they stay upcoming; ``active_events`` shows them anyway.
+        database replaced since) or when the database fails, they stay upcoming (``active_events``
+        shows them anyway) until the next refresh records them: each start is tried once.
         """
         self._unsub_start = None
         async with self._run_lock:
@@ -598,6 +599,7 @@ class RulesCoordinator(DataUpdateCoordinator[RulesData]):
             due = [e for e in self._upcoming if e.start <= now]
             if not due:
                 return
+            self._starts_done = now
             db, entry_id = self._db, self.config_entry.entry_id
             started: list[SiteEventState] = []
             try:

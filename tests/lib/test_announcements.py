@@ -188,6 +188,39 @@ def test_periods(text: str, start: datetime | None, end: datetime | None) -> Non
     assert _period(text, ending=ending) == Period(start, end)
 
 
+@pytest.mark.parametrize(
+    ("text", "ref", "finding"),
+    [
+        # an evening event ends the next morning (it used to end a year later)
+        (
+            "Site-wide freeleech tonight from 10 PM to 2 AM UTC!",
+            NOW,
+            Finding("freeleech", _at(19, 22), _at(20, 2)),
+        ),
+        # a time alone after a start is on the start's day (the end used to be dropped)
+        (
+            "Freeleech for everyone. Starts Friday 20:00 UTC, ends at 23:00 UTC.",
+            NOW,
+            Finding("freeleech", _at(21, 20), _at(21, 23)),
+        ),
+        # the time before "till" is today's, not Sunday's (the start used to be Sunday 20:00)
+        (
+            "Site-wide freeleech from 8 PM till Sunday!",
+            NOW,
+            Finding("freeleech", _at(19, 20), _at(23, *EOD)),
+        ),
+        # read on a Saturday, "from Friday to Monday" is next Friday to the Monday after it
+        (
+            "Double upload for everyone from Friday to Monday!",
+            datetime(2025, 11, 22, 9, 0, tzinfo=UTC),
+            Finding("multiplier", _at(28), datetime(2025, 12, 1, *EOD, tzinfo=UTC)),
+        ),
+    ],
+)
+def test_announced_times_of_day(text: str, ref: datetime, finding: Finding) -> None:
+    assert read_events(text, ref=ref, tz=UTC) == [finding]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.text(max_size=60)

@@ -24,15 +24,18 @@ December", "Saturday the 14th of January", "12/23/2017" (month first), "01.12.20
 "tonight", "midnight". A time may follow or precede the date ("at 8PM GMT", "00:00h UTC",
 "approximately 21:00"), with a zone (UTC, GMT, Z, EST, EDT, CST, CDT, MST, MDT, PST, PDT, CET,
 CEST, BST, AEST or an offset); otherwise ``tz``. A date without a time starts at 00:00:00 and
-ends at 23:59:59 (inclusive, as "until Dec 1" is meant); "midnight" as an end is 00:00 of the
-next day. Dates without a year resolve to the occurrence nearest the reference time, and an end
-before its start moves on a year ("from Dec 24 to Jan 1").
+ends at 23:59:59 (inclusive, as "until Dec 1" is meant); "midnight" (or "24:00") as an end is
+00:00 of the next day. A time alone is today, or the start's day when a start was read ("starts
+Friday 20:00, ends at 23:00"). Dates without a year resolve to the occurrence nearest the
+reference time. An end before its start moves on: a year for a date without a year ("from Dec 24
+to Jan 1"), a week for a weekday ("from Friday to Monday" read on a Saturday), a day for a time
+alone ("from 10 PM to 2 AM").
 """
 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 import re
 
@@ -78,6 +81,9 @@ _FILLER = re.compile(
     r"|until|till|by|of)\b)*",
     re.IGNORECASE,
 )
+# Between a time and the date it belongs to ("at 8PM GMT, on Saturday"): no "until" or "by",
+# which start the next expression ("from 8 PM till Sunday" starts today at 8 PM).
+_TIME_TO_DATE = re.compile(r"(?:\s|,|\(|\)|\b(?:on|the)\b)*", re.IGNORECASE)
 _TIME = re.compile(
     r"(?:\s|,|@|\b(?:at|from|approximately|approx\.?|around|about|roughly|circa)\b)*"
     r"(?:(?P<noon>noon|midday)|(?P<mid>midnight)|(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?(?::(?P<s>\d{2}))?"
@@ -168,6 +174,9 @@ class _When:
     zone: tzinfo | None
     next_day: bool = False  # "midnight": the start of the next day
     stop: int = 0  # where the expression ends in the text
+    # What the text left open: "time" (a time alone), "weekday" (a day of the week or the
+    # weekend: it comes back every week), "yearless" (a month and day without a year), or "".
+    kind: str = ""
 
     def moment(self, tz: tzinfo, *, end: bool) -> datetime:
         zone = self.zone or tz
@@ -260,7 +269,7 @@ def _zone(text: str, pos: int) -> tuple[tzinfo | None, int]:
         sign = -1 if match["sign"] == "-" else 1
         hours += sign * int(match["oh"])
         minutes = sign * int(match["om"] or 0)
-    if not -23 <= hours <= 23:
+    if not -23 <= hours <= 23 or abs(minutes) > 59:
         return None, pos
     return timezone(timedelta(hours=hours, minutes=minutes)), match.end()
 
@@ -304,8 +313,8 @@ def _date_at(text: str, pos: int, ref: date) -> _When | None:
     lead_time, lead_mid, lead_zone, after_time = _time(text, pos)
     date_pos = pos
     if lead_time is not None:
-        filler = _FILLER.match(text, after_time)
-        date_pos = filler.end() if filler else after_time
+        between = _TIME_TO_DATE.match(text, after_time)
+        date_pos = between.end() if between else after_time
     for form, pattern in _DATE_FORMS:
         match = pattern.match(text, date_pos)
         if match is None:
@@ -319,9 +328,12 @@ def _date_at(text: str, pos: int, ref: date) -> _When | None:
         at, midnight, zone, stop = lead_time, lead_mid, lead_zone, match.end()
         if form == "iso" and match["h"]:
             hour, minute, second = int(match["h"]), int(match["mi"]), int(match["s"] or 0)
+            midnight = (hour, minute, second) == (24, 0, 0)  # the end of the day, as in _time
+            if midnight:
+                hour = 0
             if hour > 23 or minute > 59 or second > 59:
                 return None
-            at, midnight = time(hour, minute, second), False
+            at = time(hour, minute, second)
             if text[stop : stop + 1].lower() == "z":
                 zone, stop = UTC, stop + 1
         elif form == "midnight":
@@ -330,10 +342,39 @@ def _date_at(text: str, pos: int, ref: date) -> _When | None:
             at, midnight, zone, stop = _time(text, stop)
         if zone is None:
             zone, stop = _zone(text, stop)
-        return _When(day, at, zone, next_day=midnight, stop=stop)
+        return _When(day, at, zone, next_day=midnight, stop=stop, kind=_kind(form, match))
     if lead_time is not None:
-        return _When(ref, lead_time, lead_zone, next_day=lead_mid, stop=after_time)
+        return _When(ref, lead_time, lead_zone, next_day=lead_mid, stop=after_time, kind="time")
     return None
+
+
+def _kind(form: str, match: re.Match[str]) -> str:
+    """What a date form leaves open (see ``_When.kind``)."""
+    if form in {"weekday", "weekend"}:
+        return "weekday"
+    if form in {"month_day", "day_month"} or (form == "end_of" and match["mon"]):
+        return "" if match["y"] else "yearless"
+    return ""
+
+
+def _following(when: _When, start: datetime, tz: tzinfo, *, end: bool) -> datetime:
+    """The moment ``when`` names as the end of an event that begins at ``start``.
+
+    A time alone is on the start's day; what the text left open moves on past the start: a day
+    for a time alone, a week for a weekday, a year for a date without a year. May raise
+    ValueError or OverflowError at the edges of datetime's range (or on Feb 29).
+    """
+    if when.kind == "time":
+        when = replace(when, day=start.astimezone(when.zone or tz).date())
+    moment = when.moment(tz, end=end)
+    if moment <= start:
+        if when.kind == "time":
+            moment += timedelta(days=1)
+        elif when.kind == "weekday":
+            moment += timedelta(weeks=1)
+        elif when.kind == "yearless":
+            moment = moment.replace(year=moment.year + 1)
+    return moment
 
 
 def _safe(moment: datetime | None) -> datetime | None:
@@ -403,11 +444,8 @@ def _ranges(text: str, ref: datetime, tz: tzinfo) -> Period:
             continue
         zone = first.zone or second.zone
         try:
-            start = _When(first.day, first.at, zone, first.next_day).moment(tz, end=False)
-            last = _When(second.day, second.at, second.zone or zone, second.next_day)
-            end = last.moment(tz, end=True)
-            if end < start and second.day.year == first.day.year:
-                end = end.replace(year=end.year + 1)
+            start = replace(first, zone=zone).moment(tz, end=False)
+            end = _following(replace(second, zone=second.zone or zone), start, tz, end=True)
         except ValueError, OverflowError:
             continue
         if usable(start) and usable(end) and end > start:
@@ -417,8 +455,8 @@ def _ranges(text: str, ref: datetime, tz: tzinfo) -> Period:
 
 def _triggered(
     text: str, trigger: re.Pattern[str], ref: datetime, tz: tzinfo, *, end: bool
-) -> tuple[datetime | None, tuple[int, int]]:
-    """The first date after ``trigger`` and the span of text it was read from."""
+) -> tuple[datetime | None, tuple[int, int], _When | None]:
+    """The first date after ``trigger``, the span of text it was read from and what it said."""
     for match in trigger.finditer(text):
         when = _date_at(text, match.end(), ref.date())
         if when is None:
@@ -428,8 +466,8 @@ def _triggered(
         except ValueError, OverflowError:
             continue
         if usable(moment):
-            return moment, (match.start(), when.stop)
-    return None, (0, 0)
+            return moment, (match.start(), when.stop), when
+    return None, (0, 0), None
 
 
 def _period_words(
@@ -514,10 +552,16 @@ def _find(text: str, ref: datetime, tz: tzinfo, *, ending: bool) -> Period:
     ranged = _ranges(text, ref, tz) or _compact_range(text, ref, tz)
     if ranged:
         return ranged
-    start, start_span = _triggered(text, _START_TRIGGER, ref, tz, end=False)
-    end, end_span = _triggered(text, _END_TRIGGER, ref, tz, end=True)
-    if end is None and ending:
-        end, end_span = _triggered(text, _ON_DATE, ref, tz, end=False)
+    start, start_span, _ = _triggered(text, _START_TRIGGER, ref, tz, end=False)
+    end, end_span, said = _triggered(text, _END_TRIGGER, ref, tz, end=True)
+    on_end = end is None and ending  # "will be removed on Saturday": at the start of that day
+    if on_end:
+        end, end_span, said = _triggered(text, _ON_DATE, ref, tz, end=False)
+    if start is not None and said is not None:  # "ends at 23:00" after "starts Friday 20:00"
+        try:
+            end = _safe(_following(said, start, tz, end=not on_end))
+        except ValueError, OverflowError:  # moved past datetime's range, or to a Feb 29
+            end = None
     if start is not None and end is not None and end <= start:
         end = None
     if end is None and (duration := _DURATION.search(text)) is not None:
@@ -526,7 +570,7 @@ def _find(text: str, ref: datetime, tz: tzinfo, *, ending: bool) -> Period:
             end = _safe((start or ref) + length)
     used = (start_span, end_span)
     if start is None and end is None:
-        on_day, _ = _triggered(text, _ON_DATE, ref, tz, end=False)
+        on_day, _, _ = _triggered(text, _ON_DATE, ref, tz, end=False)
         if on_day is not None:
             return Period(on_day, _safe(on_day.replace(hour=23, minute=59, second=59)))
         words = _period_words(text, ref, tz)
