@@ -43,6 +43,7 @@ from .lib.models import MamAccount
 from .lib.purchase_executor import PurchaseExecutor, PurchaseOutcome, PurchaseRecord
 from .lib.purchases import NoPurchase, PurchaseOptions, Skip
 from .lib.rules_store import PurchaseRow
+from .listeners import ListenerMixin
 from .store import MamGuardStore
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from .rules import RulesCoordinator
 
 
-class EconomyManager:
+class EconomyManager(ListenerMixin):
     """Purchases and the forecast of one account."""
 
     def __init__(
@@ -83,7 +84,7 @@ class EconomyManager:
         )
         self.history = RatioHistory.from_dict(store.data.get("ratio_history"))
         self.last_purchase: PurchaseRow | None = None
-        self._listeners: list[CALLBACK_TYPE] = []
+        ListenerMixin.__init__(self)
         self._unsub_account: CALLBACK_TYPE | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -99,17 +100,6 @@ class EconomyManager:
         if self._unsub_account is not None:
             self._unsub_account()
             self._unsub_account = None
-
-    @callback
-    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
-        """Entities subscribe here; returns the unsubscribe callback."""
-        self._listeners.append(update_callback)
-        return lambda: self._listeners.remove(update_callback)
-
-    @callback
-    def _notify(self) -> None:
-        for update_callback in list(self._listeners):
-            update_callback()
 
     async def _persist(self, record: PurchaseRecord) -> None:
         self.store.data["purchases"] = record.to_dict()

@@ -22,7 +22,6 @@ stored one: a heartbeat that changed nothing writes nothing (an SD card lives lo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +63,7 @@ from .lib.emergency import (
 from .lib.engine import Decision, EmergencyOptions, decide
 from .lib.qbt import QbtAdapter, QbtSnapshot
 from .lib.status import Protection, protection_state
+from .listeners import ListenerMixin
 from .store import MamGuardStore
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def emergency_options(options: dict[str, Any]) -> EmergencyOptions:
     )
 
 
-class EmergencyManager:
+class EmergencyManager(ListenerMixin):
     """Decides, declares and (when enforcing) applies or undoes the ratio emergency."""
 
     def __init__(
@@ -122,7 +122,7 @@ class EmergencyManager:
             adapter, self._write, EmergencyRecord(), emergency_options(entry_options(entry))
         )
         self._lock = asyncio.Lock()
-        self._listeners: list[CALLBACK_TYPE] = []
+        ListenerMixin.__init__(self)
         self._unsub_account: CALLBACK_TYPE | None = None
         self._started_event_pending = False
         self._applied_event_pending = False  # started with actions pending: say when they land
@@ -219,17 +219,6 @@ class EmergencyManager:
             self._unsub_account = None
         async with self._lock:
             self._closed = True
-
-    @callback
-    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
-        """Entities subscribe here; returns the unsubscribe callback."""
-        self._listeners.append(update_callback)
-        return lambda: self._listeners.remove(update_callback)
-
-    @callback
-    def _notify(self) -> None:
-        for update_callback in list(self._listeners):
-            update_callback()
 
     @callback
     def _account_updated(self) -> None:
