@@ -29,6 +29,7 @@ CONF_ENFORCEMENT: Final = "enforcement"
 CONF_EXEMPT_TAGS: Final = "exempt_tags"
 CONF_EMERGENCY_ACTIVE_UPLOADS: Final = "emergency_active_uploads"
 CONF_UNLIMITED_UPLOAD_RATE: Final = "unlimited_upload_rate"
+CONF_FREELEECH_LOOKUP: Final = "freeleech_lookup"
 CONF_VIP_WARNING_DAYS: Final = "vip_warning_days"
 CONF_VIP_CRITICAL_DAYS: Final = "vip_critical_days"
 CONF_RENEWAL_THRESHOLD: Final = "renewal_threshold"
@@ -54,6 +55,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_EXEMPT_TAGS: ["freeleech", "fl", "vip", "vip_critical"],
     CONF_EMERGENCY_ACTIVE_UPLOADS: 50,
     CONF_UNLIMITED_UPLOAD_RATE: True,
+    CONF_FREELEECH_LOOKUP: True,
     CONF_VIP_WARNING_DAYS: 14,
     CONF_VIP_CRITICAL_DAYS: 7,
     CONF_RENEWAL_THRESHOLD: 5000,
