@@ -86,6 +86,7 @@ EXPECTED = {
     "ratio_status": ("normal", None, "enum", None),
     "seeding_allocation": ("3", "uploads", None, "measurement"),
     "stalled_torrents": ("0", None, None, "measurement"),
+    "paid_downloads": ("0", None, None, "measurement"),
     "frozen_torrents": ("0", None, None, "measurement"),
     "forced_torrents": ("0", None, None, "measurement"),
     "protection": ("idle", None, "enum", None),
@@ -311,10 +312,24 @@ async def test_get_status_and_check_download(
     status = await hass.services.async_call(
         DOMAIN, SERVICE_GET_STATUS, {}, blocking=True, return_response=True
     )
-    assert set(status) == {"vip", "compliance", "rules", "events", "emergency"}
+    assert set(status) == {"vip", "compliance", "rules", "events", "emergency", "freeleech"}
     emergency = status["emergency"]
     assert emergency["protection"] == "idle"  # type: ignore[index]
-    assert emergency["frozen"] == {"count": 0, "torrents": [], "more": 0}  # type: ignore[index]
+    assert emergency["frozen"] == {  # type: ignore[index]
+        "count": 0,
+        "torrents": [],
+        "more": 0,
+        "reasons": {},
+    }
+    assert emergency["spared"] == {"count": 0, "torrents": {}, "more": 0}  # type: ignore[index]
+    assert status["freeleech"] == {
+        "enabled": True,
+        "vip_account": True,  # the simulator's account is VIP
+        "queued": 0,
+        "lookups_last_hour": 0,
+        "paused_until": None,
+        "paid_downloads": 0,
+    }
     assert emergency["since"] is None  # type: ignore[index]
     vip, compliance = status["vip"], status["compliance"]
     assert set(vip) == {  # type: ignore[arg-type]

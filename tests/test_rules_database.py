@@ -117,7 +117,7 @@ async def assert_guard_works(
         DOMAIN, SERVICE_GET_STATUS, {}, blocking=True, return_response=True
     )
     assert status is not None
-    assert set(status) == {"vip", "compliance", "rules", "events", "emergency"}
+    assert set(status) == {"vip", "compliance", "rules", "events", "emergency", "freeleech"}
 
     mam_sim.state.ratio = 0.95
     await entry.runtime_data.account.async_refresh()

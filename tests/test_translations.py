@@ -58,7 +58,7 @@ def test_entities_have_names_and_icons_and_nothing_more() -> None:
     for platform, keys in descriptions().items():
         assert set(EN["entity"][platform]) == keys, platform
         assert set(ICONS["entity"][platform]) == keys, platform
-    assert len(descriptions()["sensor"]) == 23  # SPEC §2 (18), protection, §10 (4)
+    assert len(descriptions()["sensor"]) == 24  # SPEC §2 (18), protection, §10 (4), §11 (1)
 
 
 def test_exception_and_issue_keys_match_the_code() -> None:

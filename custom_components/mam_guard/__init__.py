@@ -30,6 +30,7 @@ from .coordinator import MamAccountCoordinator, QbtCoordinator
 from .data import MamGuardConfigEntry, MamGuardData, entry_options
 from .economy import EconomyManager
 from .emergency import EmergencyManager, emergency_options
+from .freeleech import FreeleechManager
 from .lib.emergency import PHASE_IDLE, EmergencyExecutor, EmergencyRecord
 from .lib.mam import MamClient
 from .lib.qbt import QbtAdapter, redact_url
@@ -108,9 +109,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: MamGuardConfigEntry) -> 
     )
     adapter = _qbt_adapter(_qbt_session(hass, entry), entry)
     account = MamAccountCoordinator(hass, entry, client, store)
-    emergency = EmergencyManager(hass, entry, store, adapter, account)
+    freeleech = FreeleechManager(hass, entry, client=client, store=store, account=account)
+    emergency = EmergencyManager(hass, entry, store, adapter, account, freeleech=freeleech)
     await emergency.async_load()
-    qbt = QbtCoordinator(hass, entry, adapter, emergency)
+    qbt = QbtCoordinator(hass, entry, adapter, emergency, freeleech=freeleech)
     rules = RulesCoordinator(hass, entry, client, store)
     economy = EconomyManager(
         hass,
@@ -122,7 +124,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MamGuardConfigEntry) -> 
         rules=rules,
     )
     entry.runtime_data = MamGuardData(
-        client, adapter, store, account, qbt, emergency, rules, economy
+        client, adapter, store, account, qbt, emergency, rules, economy, freeleech
     )
 
     async def _stop(_event: Event) -> None:
@@ -132,6 +134,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MamGuardConfigEntry) -> 
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop))
     await account.async_config_entry_first_refresh()
+    freeleech.async_start()  # after the first poll: the account poll goes first
     # qBittorrent being down must not block setup (SPEC §4): its entities stay unavailable.
     await qbt.async_refresh()
     await rules.async_setup()
@@ -158,6 +161,7 @@ async def _async_drain(data: MamGuardData) -> None:
     store refuse writes, so that neither a rotated cookie is lost nor a stale one written later.
     """
     await data.emergency.async_shutdown()
+    await data.freeleech.async_shutdown()
     data.economy.async_shutdown()
     await data.economy.executor.async_wait_idle()  # a purchase in progress is booked first
     await data.rules.async_close()

@@ -18,6 +18,7 @@ from .const import (
     QBT_LOADING_RECHECK,
     QBT_UPDATE_INTERVAL,
 )
+from .freeleech import downloading_mam
 from .lib.emergency import PHASE_IDLE
 from .lib.errors import MamAuthError, MamConnectionError, MamRateLimitedError
 from .lib.mam import MamClient
@@ -29,6 +30,7 @@ from .store import MamGuardStore
 if TYPE_CHECKING:
     from .data import MamGuardConfigEntry
     from .emergency import EmergencyManager
+    from .freeleech import FreeleechManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ class QbtData:
     max_active_uploads: int
     stalled_mam: int
     mam_torrents: int
+    paid_downloads: int  # SPEC §11: MAM downloads in progress that cost ratio now
 
 
 class QbtCoordinator(DataUpdateCoordinator[QbtData]):
@@ -125,8 +128,11 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
         entry: MamGuardConfigEntry,
         adapter: QbtAdapter,
         emergency: EmergencyManager,
+        *,
+        freeleech: FreeleechManager,
+        client_key: str = "",
     ) -> None:
-        """Bind the adapter and the emergency manager."""
+        """Bind the adapter, the emergency manager and the freeleech lookups."""
         super().__init__(
             hass,
             LOGGER,
@@ -137,6 +143,8 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
         )
         self.adapter = adapter
         self.emergency = emergency
+        self.freeleech = freeleech
+        self.client_key = client_key
         self.version: str | None = None
 
     @override
@@ -149,6 +157,8 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
             snapshot = await self.adapter.sync()
         except QbtError as err:
             failure = err
+        if snapshot is not None:  # before the tick: a new download is queued for a lookup
+            self.freeleech.observe(self.client_key, snapshot.incomplete_mam)
         await self.emergency.async_tick(snapshot)
         if failure is None:
             try:
@@ -180,4 +190,8 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
             max_active_uploads=int(prefs.get("max_active_uploads", 0)),
             stalled_mam=snapshot.stalled_mam,
             mam_torrents=snapshot.mam_count,
+            # Over the plannable index (every downloading MAM torrent is in it), not every torrent.
+            paid_downloads=sum(
+                map(self.freeleech.costs_ratio, downloading_mam(snapshot.plannable.values()))
+            ),
         )

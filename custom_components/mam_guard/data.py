@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .coordinator import MamAccountCoordinator, QbtCoordinator
     from .economy import EconomyManager
     from .emergency import EmergencyManager
+    from .freeleech import FreeleechManager
     from .lib.mam import MamClient
     from .lib.qbt import QbtAdapter
     from .rules import RulesCoordinator
@@ -31,6 +32,7 @@ class MamGuardData:
     emergency: EmergencyManager
     rules: RulesCoordinator
     economy: EconomyManager
+    freeleech: FreeleechManager
 
 
 type MamGuardConfigEntry = ConfigEntry[MamGuardData]

@@ -51,6 +51,7 @@ from .const import (
     QBT_SETTLE_SECONDS,
 )
 from .data import entry_options
+from .freeleech import downloading_mam
 from .lib.emergency import (
     PHASE_ACTIVE,
     PHASE_ENTERING,
@@ -61,6 +62,7 @@ from .lib.emergency import (
     EmergencyRecord,
 )
 from .lib.engine import Decision, EmergencyOptions, decide
+from .lib.freeleech import FROZEN_REASONS, Reason
 from .lib.qbt import QbtAdapter, QbtSnapshot
 from .lib.status import Protection, protection_state
 from .listeners import ListenerMixin
@@ -69,6 +71,7 @@ from .store import MamGuardStore
 if TYPE_CHECKING:
     from .coordinator import MamAccountCoordinator
     from .data import MamGuardConfigEntry
+    from .freeleech import FreeleechManager
 
 APPLIED_PHASES = (PHASE_ENTERING, PHASE_ACTIVE)
 
@@ -112,15 +115,19 @@ class EmergencyManager(ListenerMixin):
         store: MamGuardStore,
         adapter: QbtAdapter,
         account: MamAccountCoordinator,
+        *,
+        freeleech: FreeleechManager,
     ) -> None:
         """Bind everything; :meth:`async_load` reads the persisted record."""
         self.hass = hass
         self.entry = entry
         self.store = store
         self.account = account
+        self.freeleech = freeleech
         self.executor = EmergencyExecutor(
             adapter, self._write, EmergencyRecord(), emergency_options(entry_options(entry))
         )
+        self.executor.classify = freeleech.classify  # SPEC §11: MAM's answer, then the tags
         self._lock = asyncio.Lock()
         ListenerMixin.__init__(self)
         self._unsub_account: CALLBACK_TYPE | None = None
@@ -173,13 +180,36 @@ class EmergencyManager(ListenerMixin):
         return REASONS[state]
 
     def torrent_lists(self) -> dict[str, Any]:
-        """Names of what we froze and force-started (capped), for attributes and get_status."""
+        """Names of what we froze and force-started (capped), for attributes and get_status.
+
+        The frozen list also says why each is frozen (``paid`` or ``unknown``, SPEC §11; ``free``
+        for a moment when MAM's answer just arrived and the next heartbeat gives it back).
+        """
         record = self.record
+        adapter = self.executor.adapter
         result: dict[str, Any] = {}
         for key, hashes in (("frozen", record.frozen), ("forced", record.forced)):
-            shown = self.executor.adapter.torrent_names(hashes[:LIST_ATTRIBUTE_LIMIT])
+            shown = adapter.torrent_names(hashes[:LIST_ATTRIBUTE_LIMIT])
             result[key] = {"torrents": sorted(shown), "more": max(0, len(hashes) - len(shown))}
+        torrents = adapter.view().torrents
+        shown_frozen = record.frozen[:LIST_ATTRIBUTE_LIMIT]
+        names = adapter.torrent_names(shown_frozen)
+        result["frozen"]["reasons"] = {
+            name: self.freeleech.classify(state) if (state := torrents.get(h)) else Reason.UNKNOWN
+            for h, name in zip(shown_frozen, names, strict=True)
+        }
         return result
+
+    def spared(self) -> dict[str, Any]:
+        """Downloads that keep running because they cost no ratio, and why (capped)."""
+        torrents = downloading_mam(self.executor.adapter.view().plannable.values())
+        spared = sorted(
+            (t.name or t.hash, reason)
+            for t in torrents
+            if (reason := self.freeleech.classify(t)) not in FROZEN_REASONS
+        )
+        shown = spared[:LIST_ATTRIBUTE_LIMIT]
+        return {"count": len(spared), "torrents": dict(shown), "more": len(spared) - len(shown)}
 
     def status_document(self) -> dict[str, Any]:
         """The emergency as ``get_status`` reports it (past values are not shown as current)."""
@@ -199,6 +229,7 @@ class EmergencyManager(ListenerMixin):
             "pending_actions": list(record.pending),
             "frozen": {"count": len(record.frozen), **lists["frozen"]},
             "forced": {"count": len(record.forced), **lists["forced"]},
+            "spared": self.spared(),
         }
 
     async def async_load(self) -> None:
@@ -323,6 +354,7 @@ class EmergencyManager(ListenerMixin):
             manual,
         )
         self._started_event_pending = True  # fired once the first actions ran (with counts)
+        self.freeleech.on_emergency_declared()
         self._update_issues()
         self._notify()
 
@@ -349,6 +381,7 @@ class EmergencyManager(ListenerMixin):
         """Make qBittorrent follow the declaration; count unexpected failures for the breaker."""
         record = self.record
         want_applied = record.active and self.enforcing
+        self.executor.classify_revision = self.freeleech.revision
         try:
             if want_applied and record.phase in APPLIED_PHASES:
                 await self.executor.enforce(now, view=view)

@@ -216,6 +216,12 @@ QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda d: d.stalled_mam,
     ),
+    QbtSensorDescription(  # SPEC §11: known paid + unknown, whatever the exempt tags say
+        key="paid_downloads",
+        translation_key="paid_downloads",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d: d.paid_downloads,
+    ),
 )
 
 
@@ -367,7 +373,7 @@ class EmergencySensor(EmergencyEntity, SensorEntity):
 
     entity_description: EmergencySensorDescription
     # Names change with every emergency and say nothing over time: not for the recorder.
-    _unrecorded_attributes = frozenset({"torrents", "more"})
+    _unrecorded_attributes = frozenset({"torrents", "more", "reasons"})
 
     @property
     def native_value(self) -> StateType:

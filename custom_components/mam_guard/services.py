@@ -253,6 +253,11 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
         "events": events,
         # Beyond the seed's four documents: what is really in place, and which torrents.
         "emergency": data.emergency.status_document(),
+        # SPEC §11: the lookups, and the downloads that cost ratio now.
+        "freeleech": {
+            **data.freeleech.status(),
+            "paid_downloads": qbt.paid_downloads if qbt else None,
+        },
     }
 
 

@@ -5,7 +5,8 @@ It holds what must survive a restart and must be written *before* the next step 
 - the emergency record (each emergency step is persisted before it touches qBittorrent, SPEC §4),
 - the bonus-point history used to estimate points per day,
 - when the rules were last refreshed successfully,
-- the end of a 429 back-off (MAM asked us to slow down; a restart must not send a request early).
+- the end of a 429 back-off (MAM asked us to slow down; a restart must not send a request early),
+- MAM's freeleech answers per download and the lookups' hourly budget (SPEC §11).
 
 Once the entry unloads the store is closed: an unloaded instance never writes again, so a late
 write can never put a stale (already rotated) cookie over the reloaded instance's newer one.
@@ -38,6 +39,7 @@ class StoredData(TypedDict, total=False):
     rate_limited_until: str | None
     purchases: dict[str, Any]  # the purchase executor's record (open intent, recent attempts)
     ratio_history: dict[str, Any]  # hourly uploaded/downloaded samples for the forecast
+    freeleech: dict[str, Any]  # MAM's answers per download and the lookup budget (SPEC §11)
 
 
 def cookie_origin(configured_mam_id: str) -> str:

@@ -17,6 +17,7 @@ from custom_components.mam_guard.lib.engine import (
     PREF_UP_LIMIT,
     TAG_FORCED,
     TAG_FROZEN,
+    Classifier,
     Decision,
     EmergencyOptions,
     ReleasePlan,
@@ -28,8 +29,11 @@ from custom_components.mam_guard.lib.engine import (
     plan_prefs,
     plan_refreeze,
     plan_release,
+    plan_thaw,
     plannable,
+    tag_classifier,
 )
+from custom_components.mam_guard.lib.freeleech import TAG_PAID, Reason
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 OPTS = EmergencyOptions()
@@ -471,3 +475,67 @@ def test_plans_over_the_plannable_index_equal_plans_over_all(
         return plan_force(items, skip=forced - tagged, owned=forced)
 
     assert force(subset) == force(torrents)
+
+
+# -- SPEC §11: what MAM says decides, the tags override ---------------------------------------
+
+
+def by_answer(answers: dict[str, Reason]) -> Classifier:
+    """A classifier from fixed answers (unknown otherwise), with the tags' precedence."""
+    fallback = tag_classifier(OPTS)
+
+    def classify(t: TorrentState) -> Reason:
+        tagged = fallback(t)
+        if tagged in {Reason.PAID, Reason.EXEMPT_TAG} and (
+            TAG_PAID in t.tags or tagged is Reason.EXEMPT_TAG
+        ):
+            return tagged
+        return answers.get(t.hash, Reason.UNKNOWN)
+
+    return classify
+
+
+def test_plan_freeze_spares_what_the_classifier_calls_free() -> None:
+    torrents = [
+        tor("free"),
+        tor("pfl"),
+        tor("vip"),
+        tor("paid"),
+        tor("unknown"),
+        tor("fl", tags=("fl",)),
+    ]
+    answers = {
+        "free": Reason.FREE,
+        "pfl": Reason.PERSONAL_FL,
+        "vip": Reason.VIP,
+        "paid": Reason.PAID,
+        "fl": Reason.PAID,
+    }
+    assert plan_freeze(torrents, OPTS, classify=by_answer(answers)) == ["paid", "unknown"]
+
+
+def test_tag_classifier_keeps_the_old_rule_and_mam_guard_paid_overrides_exempt_tags() -> None:
+    torrents = [tor("plain"), tor("fl", tags=("FL",)), tor("both", tags=("fl", TAG_PAID))]
+    assert plan_freeze(torrents, OPTS) == ["both", "plain"]
+
+
+def test_plan_thaw_only_for_mam_answers_and_never_a_foreign_or_paid_tagged_one() -> None:
+    frozen = (TAG_FROZEN,)
+    torrents = [
+        tor("free", "stoppedDL", tags=frozen),
+        tor("vip", "stoppedDL", tags=frozen),
+        tor("paid", "stoppedDL", tags=frozen),
+        tor("exempt", "stoppedDL", tags=(*frozen, "fl")),  # an exempt tag added later: not MAM
+        tor("forced-paid", "stoppedDL", tags=(*frozen, TAG_PAID)),
+        tor("foreign", "stoppedDL", tags=frozen),  # another account's
+        tor("untagged", "stoppedDL"),  # handed back by the user already
+    ]
+    answers = dict.fromkeys(["free", "exempt", "forced-paid", "foreign", "untagged"], Reason.FREE)
+    classify = by_answer(answers | {"vip": Reason.VIP, "paid": Reason.PAID})
+    owned = {"free", "vip", "paid", "exempt", "forced-paid", "untagged"}
+    assert plan_thaw(torrents, classify, owned=owned) == ["free", "vip"]
+
+
+def test_plan_refreeze_leaves_thawing_ones_alone() -> None:
+    torrents = [tor("a", tags=(TAG_FROZEN,)), tor("b", tags=(TAG_FROZEN,))]
+    assert plan_refreeze(torrents, owned={"a", "b"}, thawing={"a"}) == ["b"]

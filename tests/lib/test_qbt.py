@@ -189,6 +189,9 @@ async def test_idle_sync_rederives_nothing_and_diffs_only_what_changed(
     assert again.mam_count == 4
     assert again.stalled_mam == sum(t.state in STALLED_STATES and t.is_mam for t in before.values())
     assert again.loading_mam == 0
+    # What freeleech lookups follow: incomplete MAM torrents; the same object while unchanged.
+    assert again.incomplete_mam == {download.info_hash}
+    assert again.incomplete_mam is snap.incomplete_mam
 
     a, b = seeds[0].info_hash, seeds[1].info_hash
     await api.torrents.set_upload_limit([a], 4096)  # a field we do not mirror
@@ -204,6 +207,14 @@ async def test_idle_sync_rederives_nothing_and_diffs_only_what_changed(
     assert after.torrents[b].tags == {"x", "y"}
     assert after.torrents[b].name == before[b].name  # the rest comes from the old state
     assert after.torrents[download.info_hash] is before[download.info_hash]
+    assert after.incomplete_mam is again.incomplete_mam  # a tag change elsewhere: same set
+    await api.torrents.delete([download.info_hash], delete_files=False)
+
+    async def removed() -> QbtSnapshot | None:
+        snap = await adapter.sync()
+        return snap if download.info_hash not in snap.torrents else None
+
+    assert (await eventually(removed)).incomplete_mam == frozenset()
 
 
 async def test_tracker_map_changes_reclassify_only_those_torrents(
@@ -224,6 +235,7 @@ async def test_tracker_map_changes_reclassify_only_those_torrents(
     await api.torrents.edit_tracker(plain.info_hash, OTHER_ANNOUNCE, BARE_MAM)
     snap = await eventually(lambda: classified({mam.info_hash: False, plain.info_hash: True}))
     assert snap.mam_count == 1
+    assert snap.incomplete_mam == frozenset()  # both complete: nothing to look up
     assert set(snap.plannable) <= {plain.info_hash}
 
 

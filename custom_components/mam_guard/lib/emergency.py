@@ -64,6 +64,7 @@ from .engine import (
     EMERGENCY_PREF_KEYS,
     TAG_FORCED,
     TAG_FROZEN,
+    Classifier,
     EmergencyOptions,
     ReleasePlan,
     TorrentState,
@@ -73,6 +74,7 @@ from .engine import (
     plan_prefs,
     plan_refreeze,
     plan_release,
+    plan_thaw,
 )
 from .qbt import QbtAdapter, QbtConnectionError, QbtNotReadyError, QbtSnapshot
 
@@ -225,6 +227,9 @@ class EmergencyRecord:
         )
 
 
+_NEVER: Final = object()
+
+
 def _merge(known: list[str], more: set[str] | list[str]) -> list[str]:
     seen = set(known)
     return known + sorted(h for h in more if h not in seen)
@@ -256,6 +261,11 @@ class EmergencyExecutor:
         self._view: QbtSnapshot | None = None
         self._unreachable = False  # the last run found qBittorrent unreachable (logged once)
         self._prefs: dict[str, Any] | None = None
+        # SPEC §11: why each download is frozen or spared (None: by the exempt tags alone), and
+        # a value that changes whenever its answers do: frozen torrents are re-judged only then.
+        self.classify: Classifier | None = None
+        self.classify_revision: object = None
+        self._thawed_revision: object = _NEVER
 
     @property
     def record(self) -> EmergencyRecord:
@@ -426,9 +436,12 @@ class EmergencyExecutor:
     async def _step_freeze(self) -> None:
         rec = self.record
         snap = await self._sync()
+        thaw = await self._thaw(snap)
         torrents = list(snap.plannable.values())  # the only ones a plan can pick
-        new = plan_freeze(torrents, self.options, TAG_FROZEN, skip=set(rec.frozen))
-        restop = plan_refreeze(torrents, TAG_FROZEN, owned=set(rec.frozen))
+        new = plan_freeze(
+            torrents, self.options, TAG_FROZEN, skip=set(rec.frozen), classify=self.classify
+        )
+        restop = plan_refreeze(torrents, TAG_FROZEN, owned=set(rec.frozen), thawing=thaw)
         stopping = sorted({*new, *restop})
         # Stopping clears force start: remember who had it, to give it back on release.
         remember = sorted(
@@ -443,6 +456,43 @@ class EmergencyExecutor:
         if new:
             rec.frozen, rec.in_flight = _merge(rec.frozen, new), []
             await self._persist()
+
+    async def _thaw(self, snap: QbtSnapshot) -> set[str]:
+        """Give back frozen torrents MAM now says are free (SPEC §11); the hashes thawed.
+
+        Judged only when the answers changed (``classify_revision``): O(frozen) a few times an
+        hour, not every heartbeat. Like release: started (force start given back) before the tag
+        goes, and the record keeps them until untagged — a crash in between leaves them tagged
+        and owned, thawed again by the next run. A crash after the untag and before the record
+        is written leaves them "handed back" (untagged, in ``frozen``) for the rest of this
+        emergency: they are free, so nothing is lost.
+        """
+        rec, classify, revision = self.record, self.classify, self.classify_revision
+        if classify is None or revision == self._thawed_revision or not rec.frozen:
+            self._thawed_revision = revision
+            return set()
+        frozen = [t for h in rec.frozen if (t := snap.torrents.get(h)) is not None]
+        thaw = plan_thaw(frozen, classify, TAG_FROZEN, owned=set(rec.frozen))
+        if thaw:
+            plan = plan_release(
+                (snap.torrents[h] for h in thaw),
+                snapshot=None,
+                applied={},
+                current_prefs={},
+                frozen_owned=set(thaw),
+                forced_owned=(),
+                force_started=set(rec.frozen_force_start),
+            )
+            await self.adapter.start(plan.resume)
+            await self.adapter.set_force_start(plan.force_resume, True)  # also starts them
+            await self.adapter.remove_tag(plan.untag_frozen, TAG_FROZEN)
+            gone = set(thaw)
+            rec.frozen = [h for h in rec.frozen if h not in gone]
+            rec.frozen_force_start = [h for h in rec.frozen_force_start if h not in gone]
+            await self._persist()
+            _LOGGER.info("%d frozen download(s) found free on MAM: given back", len(thaw))
+        self._thawed_revision = revision
+        return set(thaw)
 
     async def _step_prefs(self) -> None:
         rec = self.record

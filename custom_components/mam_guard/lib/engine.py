@@ -8,12 +8,14 @@ module-level constants the Home Assistant layer imports as well.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 import math
 from typing import Any, Final
+
+from .freeleech import FREE_REASONS, FROZEN_REASONS, Reason, freeze_reason
 
 TAG_FROZEN: Final = "mam_guard_frozen"
 TAG_FORCED: Final = "mam_guard_forced"
@@ -122,8 +124,18 @@ def decide(
     return Decision.NONE
 
 
-def _exempt(torrent: TorrentState, exempt: frozenset[str]) -> bool:
-    return any(tag.casefold() in exempt for tag in torrent.tags)
+type Classifier = Callable[[TorrentState], Reason]
+"""Why a MAM download is frozen or spared (SPEC §11): the caller's view of MAM's answers."""
+
+
+def tag_classifier(options: EmergencyOptions) -> Classifier:
+    """The classification without MAM's answers: every download is unknown (paid) unless tagged.
+
+    An exempt tag spares it, ``mam_guard_paid`` freezes it whatever else it carries (the same
+    precedence as with answers, :func:`.freeleech.freeze_reason`).
+    """
+    exempt = options.exempt_tags
+    return lambda t: freeze_reason(None, vip_account=False, tags=t.tags, exempt_tags=exempt)
 
 
 def plan_freeze(
@@ -131,13 +143,16 @@ def plan_freeze(
     options: EmergencyOptions,
     frozen_tag: str = TAG_FROZEN,
     skip: Collection[str] = (),
+    classify: Classifier | None = None,
 ) -> list[str]:
-    """Hashes to tag ``frozen_tag`` and stop: downloading, incomplete, non-exempt MAM torrents.
+    """Hashes to tag ``frozen_tag`` and stop: downloading, incomplete MAM torrents that cost ratio.
 
-    ``skip`` holds torrents frozen earlier in this emergency whose tag the user removed: removing
-    the tag hands the torrent back to the user, so it is not frozen again.
+    ``classify`` says why each would be frozen or spared (default: the tags alone, see
+    :func:`tag_classifier`); only ``paid`` and ``unknown`` are frozen. ``skip`` holds torrents
+    frozen earlier in this emergency whose tag the user removed: removing the tag hands the
+    torrent back to the user, so it is not frozen again.
     """
-    exempt = frozenset(tag.casefold() for tag in options.exempt_tags)
+    reason = classify or tag_classifier(options)
     return sorted(
         t.hash
         for t in torrents
@@ -146,23 +161,51 @@ def plan_freeze(
         and not t.complete
         and frozen_tag not in t.tags
         and t.hash not in skip
-        and not _exempt(t, exempt)
+        and reason(t) in FROZEN_REASONS
     )
 
 
 def plan_refreeze(
-    torrents: Iterable[TorrentState], frozen_tag: str = TAG_FROZEN, *, owned: Collection[str]
+    torrents: Iterable[TorrentState],
+    frozen_tag: str = TAG_FROZEN,
+    *,
+    owned: Collection[str],
+    thawing: Collection[str] = (),
 ) -> list[str]:
     """Torrents we froze (``owned``) that carry our tag and are downloading again: stop them again.
 
     Covers a crash between tagging and stopping; a user who wants a frozen torrent back removes the
     tag (then it is theirs), resuming alone is undone at the next enforcement. A tagged torrent
     that is not ``owned`` belongs to another executor (another MAM account on this qBittorrent).
+    ``thawing`` (see :func:`plan_thaw`) are being given back: never stopped again.
     """
     return sorted(
         t.hash
         for t in torrents
-        if frozen_tag in t.tags and t.hash in owned and t.state in DOWNLOADING_STATES
+        if frozen_tag in t.tags
+        and t.hash in owned
+        and t.hash not in thawing
+        and t.state in DOWNLOADING_STATES
+    )
+
+
+def plan_thaw(
+    torrents: Iterable[TorrentState],
+    classify: Classifier,
+    frozen_tag: str = TAG_FROZEN,
+    *,
+    owned: Collection[str],
+) -> list[str]:
+    """Torrents we froze that MAM now says are free for this account: give them back (SPEC §11).
+
+    Only MAM's answer thaws (``free``, ``personal_fl``, ``vip``): an exempt tag added to a frozen
+    torrent does not, as before lookups existed (removing our tag is how a user takes one back),
+    and ``mam_guard_paid`` keeps it frozen whatever MAM says.
+    """
+    return sorted(
+        t.hash
+        for t in torrents
+        if frozen_tag in t.tags and t.hash in owned and classify(t) in FREE_REASONS
     )
 
 

@@ -130,6 +130,8 @@ class Reason(StrEnum):
 
 
 FROZEN_REASONS: Final = frozenset({Reason.PAID, Reason.UNKNOWN})
+# MAM's answer alone makes these free: a torrent frozen earlier is given back (thawed).
+FREE_REASONS: Final = frozenset({Reason.FREE, Reason.PERSONAL_FL, Reason.VIP})
 
 
 def is_vip_class(classname: str | None) -> bool:
@@ -209,6 +211,8 @@ class LookupQueue:
         self._last: datetime | None = None  # end of the latest lookup
         self._paused_until: datetime | None = None
         self._seq = 0
+        # Bumped whenever an answer is stored or forgotten: callers re-judge only then.
+        self.revision = 0
 
     # -- what the caller tells the queue -----------------------------------------------------
 
@@ -219,7 +223,9 @@ class LookupQueue:
         (answer and pending lookup). Hashes are compared in lower case; invalid ones are ignored.
         """
         current = {h.lower() for h in hashes if is_info_hash(h)}
-        self._answers = {h: a for h, a in self._answers.items() if h in current}
+        if not self._answers.keys() <= current:
+            self._answers = {h: a for h, a in self._answers.items() if h in current}
+            self.revision += 1
         self._pending = {h: p for h, p in self._pending.items() if h in current}
         room = self.max_tracked - len(self._answers.keys() | self._pending.keys())
         for info_hash in sorted(current - self._answers.keys() - self._pending.keys()):
@@ -243,6 +249,7 @@ class LookupQueue:
         if key in self._pending or key in self._answers:  # not forgotten meanwhile
             self._answers[key] = Answer(flags, now)
             self._pending.pop(key, None)
+            self.revision += 1
 
     def record_failure(
         self, info_hash: str, now: datetime, *, retry_after: timedelta | None = None
@@ -510,17 +517,23 @@ class FreeleechLookups:
         """Look up due torrents until cancelled; never raises anything but CancelledError."""
         while True:
             self._woken.clear()
-            now = self._clock()
-            if (until := self.client.rate_limited_until) is not None:
-                self.queue.pause_until(until)  # a 429 on any MAM request stops lookups too
-            info_hash = self.queue.next_due(now)
-            if info_hash is None:
-                at = self.queue.next_time(now)
+            at = await self.run_once()
+            if at is None or at > (now := self._clock()):
                 wait = self._idle_wait if at is None else min(at - now, self._idle_wait)
                 await self._wait(wait.total_seconds())
-                continue
+
+    async def run_once(self) -> datetime | None:
+        """At most one due lookup (recorded and persisted); when one is next due (None: none).
+
+        The step :meth:`run` repeats; a caller with its own timers (Home Assistant) calls it at
+        the returned time instead of keeping a task asleep. Never raises.
+        """
+        if (until := self.client.rate_limited_until) is not None:
+            self.queue.pause_until(until)  # a 429 on any MAM request stops lookups too
+        if (info_hash := self.queue.next_due(self._clock())) is not None:
             await self._lookup(info_hash)
             await self._save()
+        return self.queue.next_time(self._clock())
 
     async def _lookup(self, info_hash: str) -> None:
         """One request; its outcome recorded in the queue (a failure never escapes)."""

@@ -139,6 +139,9 @@ class QbtSnapshot:
     loading_mam: int = 0
     serial: int = 0
     taken_at: float = 0.0
+    # The incomplete MAM torrents (stopped ones too): what freeleech lookups follow. The same
+    # object from view to view while the set is unchanged, so a caller compares by identity.
+    incomplete_mam: frozenset[str] = frozenset()
 
     def mam(self) -> list[TorrentState]:
         """The MAM torrents only."""
@@ -203,6 +206,8 @@ class QbtAdapter:
         self._stalled: set[str] = set()  # MAM torrents in a stalled state
         self._loading: set[str] = set()  # MAM torrents still loading their resume data
         self._plannable: dict[str, TorrentState] = {}
+        self._incomplete: set[str] = set()  # incomplete MAM torrents
+        self._incomplete_view: frozenset[str] | None = frozenset()  # None: rebuild at next view
         self._server_state: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -383,8 +388,14 @@ class QbtAdapter:
                 loading_mam=len(self._loading),
                 serial=self._serial,
                 taken_at=time.monotonic(),
+                incomplete_mam=self._incomplete_mam(),
             )
         return view
+
+    def _incomplete_mam(self) -> frozenset[str]:
+        if self._incomplete_view is None:
+            self._incomplete_view = frozenset(self._incomplete)
+        return self._incomplete_view
 
     def is_current(self, view: QbtSnapshot, max_age: float = VIEW_MAX_AGE) -> bool:
         """``view`` came from this adapter's last sync, nothing was sent since and it is recent.
@@ -435,6 +446,10 @@ class QbtAdapter:
         for index in (self._mam, self._stalled, self._loading):
             index.discard(thash)
         self._plannable.pop(thash, None)
+        incomplete = state is not None and state.is_mam and not state.complete
+        if incomplete != (thash in self._incomplete):
+            (self._incomplete.add if incomplete else self._incomplete.discard)(thash)
+            self._incomplete_view = None
         if state is None:
             return
         if state.is_mam:
