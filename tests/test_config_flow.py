@@ -1,13 +1,16 @@
-"""Config flow (user, reauth, reconfigure, options) with the MAM simulator and real qBittorrent."""
+"""Config flow (user, reauth, reconfigure, options) with the MAM simulator and real qBittorrent.
+
+The qBittorrent subentry flow (SPEC §12) is tested in test_subentry_flow.py.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
-from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.config_entries import SOURCE_IGNORE, SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import selector
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -31,6 +34,7 @@ from custom_components.mam_guard.const import (
     CONF_POINTS_CEILING,
     CONF_POINTS_RESERVE,
     CONF_PURCHASE_DRY_RUN,
+    CONF_QBT_NAME,
     CONF_QBT_PASSWORD,
     CONF_QBT_URL,
     CONF_QBT_USERNAME,
@@ -48,9 +52,11 @@ from custom_components.mam_guard.const import (
     CONF_VIP_WARNING_DAYS,
     DEFAULT_OPTIONS,
     DOMAIN,
+    SUBENTRY_QBITTORRENT,
 )
 from custom_components.mam_guard.lib.pages import RULES_PAGES
 from mam_simulator import MamSimulator
+from tests.support.entries import make_entry, make_legacy_entry
 from tests.support.mam_sim import TEST_COOKIE
 from tests.support.qbt_daemon import QbtDaemon, free_port
 
@@ -94,10 +100,71 @@ async def test_user_flow_creates_entry_with_rotated_cookie(
     assert stored != TEST_COOKIE
     assert stored in mam_sim.valid_cookies
     assert TEST_COOKIE not in mam_sim.valid_cookies
-    assert result["data"][CONF_MAM_BASE_URL] == mam_sim.base_url
+    assert result["data"] == {CONF_MAM_ID: stored, CONF_MAM_BASE_URL: mam_sim.base_url}
     assert result["options"] == DEFAULT_OPTIONS
     assert mam_sim.requests["jsonLoad.php"] == 1
     assert len(mock_setup_entry.mock_calls) == 1
+    # SPEC §12: the entry is version 2 and its qBittorrent is its one subentry.
+    entry = result["result"]
+    assert (entry.version, entry.minor_version) == (2, 1)
+    [subentry] = entry.subentries.values()
+    assert subentry.subentry_type == SUBENTRY_QBITTORRENT
+    assert subentry.title == "qBittorrent"  # the name field's default
+    assert subentry.unique_id == qbt_identity(qbittorrent.url)
+    assert subentry.unique_id.startswith("http://loopback:")
+    assert dict(subentry.data) == {
+        CONF_QBT_URL: qbittorrent.url,
+        CONF_QBT_USERNAME: qbittorrent.username,
+        CONF_QBT_PASSWORD: qbittorrent.password,
+        CONF_QBT_VERIFY_SSL: True,
+    }
+
+
+async def test_user_flow_names_the_first_qbittorrent(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(mam_sim, qbittorrent, **{CONF_QBT_NAME: "  Seedbox "})
+    )
+    [subentry] = result["result"].subentries.values()
+    assert subentry.title == "Seedbox"
+
+
+async def test_user_flow_blank_name_is_the_default(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(mam_sim, qbittorrent, **{CONF_QBT_NAME: " "})
+    )
+    [subentry] = result["result"].subentries.values()
+    assert subentry.title == "qBittorrent"
+
+
+async def test_user_flow_shows_what_was_typed_but_no_secret(
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
+) -> None:
+    """After an error the form keeps the typed values (base URL too), never the secrets."""
+    flow_id = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        _user_input(mam_sim, qbittorrent, **{CONF_QBT_NAME: "NAS", CONF_QBT_PASSWORD: "typo"}),
+    )
+    assert result["errors"] == {"base": "qbt_invalid_auth"}
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description
+    }
+    assert suggested == {
+        CONF_QBT_NAME: "NAS",
+        CONF_QBT_URL: qbittorrent.url,
+        CONF_QBT_USERNAME: qbittorrent.username,
+        CONF_QBT_VERIFY_SSL: True,
+    }
+    advanced = result["data_schema"].schema["advanced"].schema.schema
+    assert [key.description for key in advanced] == [{"suggested_value": mam_sim.base_url}]
 
 
 async def test_user_flow_base_url_sits_in_collapsed_section(hass: HomeAssistant) -> None:
@@ -214,15 +281,7 @@ def test_qbt_identity(url: str, identity: str) -> None:
 
 
 def _entry(sim: MamSimulator, qbt: QbtDaemon) -> MockConfigEntry:
-    data = _user_input(sim, qbt, **{CONF_MAM_ID: "old-cookie"})
-    data[CONF_MAM_BASE_URL] = data.pop("advanced")[CONF_MAM_BASE_URL]  # type: ignore[index]
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="MAM FixtureUser",
-        unique_id="100001",
-        data=data,
-        options=DEFAULT_OPTIONS,
-    )
+    return make_entry(sim, qbt, data={CONF_MAM_ID: "old-cookie"})
 
 
 async def test_reauth_with_new_cookie(
@@ -240,7 +299,9 @@ async def test_reauth_with_new_cookie(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert entry.data[CONF_MAM_ID] in mam_sim.valid_cookies
-    assert entry.data[CONF_QBT_URL] == qbittorrent.url
+    assert entry.data[CONF_MAM_BASE_URL] == mam_sim.base_url
+    [subentry] = entry.subentries.values()
+    assert subentry.data[CONF_QBT_URL] == qbittorrent.url  # the qBittorrent is untouched
 
 
 async def test_reauth_with_other_account_aborts(
@@ -258,50 +319,43 @@ async def test_reauth_with_other_account_aborts(
     assert entry.data[CONF_MAM_ID] == "old-cookie"
 
 
-async def test_reconfigure_qbittorrent_keeps_password(
+async def test_reconfigure_replaces_the_cookie_only(
     hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
 ) -> None:
+    """SPEC §12: the entry's reconfigure is the MAM side; qBittorrent lives in subentries."""
     entry = _entry(mam_sim, qbittorrent)
     entry.add_to_hass(hass)
+    subentries = dict(entry.subentries)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
-    wrong = f"http://127.0.0.1:{free_port()}"
-    form = {CONF_QBT_URL: wrong, CONF_QBT_USERNAME: qbittorrent.username, CONF_QBT_PASSWORD: ""}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["errors"] == {"base": "qbt_cannot_connect"}
-    form[CONF_QBT_URL] = qbittorrent.url + "/"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert list(result["data_schema"].schema) == [CONF_MAM_ID]
+    assert result["description_placeholders"] == {"title": "MAM FixtureUser"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MAM_ID: "bad-cookie"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert entry.data[CONF_MAM_ID] == "old-cookie"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MAM_ID: f"mam_id={TEST_COOKIE}"}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert entry.data[CONF_QBT_URL] == qbittorrent.url + "/"
-    assert entry.data[CONF_QBT_PASSWORD] == qbittorrent.password  # empty field kept the stored one
-    assert entry.data[CONF_MAM_ID] == "old-cookie"  # no new cookie given: untouched
-    assert mam_sim.requests["jsonLoad.php"] == 0
+    assert entry.data[CONF_MAM_ID] in mam_sim.valid_cookies
+    assert set(entry.data) == {CONF_MAM_ID, CONF_MAM_BASE_URL}
+    assert entry.subentries == subentries
 
 
-async def test_reconfigure_new_user_needs_password_and_new_cookie_is_checked(
+async def test_reconfigure_needs_a_cookie(
     hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
 ) -> None:
     entry = _entry(mam_sim, qbittorrent)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    form = {CONF_QBT_URL: qbittorrent.url, CONF_QBT_USERNAME: "someone-else", CONF_QBT_PASSWORD: ""}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["errors"] == {
-        "base": "qbt_invalid_auth"
-    }  # another user: no stored password reused
-    form = {
-        CONF_QBT_URL: qbittorrent.url,
-        CONF_QBT_USERNAME: qbittorrent.username,
-        CONF_QBT_PASSWORD: qbittorrent.password,
-        CONF_MAM_ID: "bad-cookie",
-    }
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["errors"] == {"base": "invalid_auth"}
-    form[CONF_MAM_ID] = TEST_COOKIE
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["reason"] == "reconfigure_successful"
-    assert entry.data[CONF_MAM_ID] in mam_sim.valid_cookies
+    with pytest.raises(InvalidData):
+        await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_MAM_ID: " "})
+    assert result["errors"] == {CONF_MAM_ID: "invalid_auth"}
+    assert mam_sim.requests["jsonLoad.php"] == 0
 
 
 async def test_reconfigure_cookie_of_other_account_aborts(
@@ -311,14 +365,12 @@ async def test_reconfigure_cookie_of_other_account_aborts(
     entry.add_to_hass(hass)
     mam_sim.state.uid = "777"
     result = await entry.start_reconfigure_flow(hass)
-    form = {
-        CONF_QBT_URL: qbittorrent.url,
-        CONF_QBT_USERNAME: qbittorrent.username,
-        CONF_MAM_ID: TEST_COOKIE,
-    }
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MAM_ID: TEST_COOKIE}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
+    assert entry.data[CONF_MAM_ID] == "old-cookie"
 
 
 def _form(result: ConfigFlowResult) -> dict[str, dict[str, object]]:
@@ -550,27 +602,6 @@ async def test_user_flow_keeps_the_newest_cookie_across_retries(
     assert mam_sim.requests["jsonLoad.php"] == 1  # the checked account is reused: no 2nd request
 
 
-async def test_reconfigure_keeps_the_newest_cookie_across_retries(
-    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
-) -> None:
-    entry = _entry(mam_sim, qbittorrent)
-    entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    form = {
-        CONF_QBT_URL: qbittorrent.url,
-        CONF_QBT_USERNAME: qbittorrent.username,
-        CONF_QBT_PASSWORD: "typo",
-        CONF_MAM_ID: TEST_COOKIE,
-    }
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["errors"] == {"base": "qbt_invalid_auth"}
-    form[CONF_QBT_PASSWORD] = qbittorrent.password
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["reason"] == "reconfigure_successful"
-    assert entry.data[CONF_MAM_ID] in mam_sim.valid_cookies
-    assert mam_sim.requests["jsonLoad.php"] == 1
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -592,29 +623,20 @@ async def test_user_flow_refuses_credentials_in_the_url(
     assert mam_sim.requests["jsonLoad.php"] == 0  # refused before anything is sent
 
 
-async def test_reconfigure_refuses_credentials_in_the_url(
-    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
-) -> None:
-    entry = _entry(mam_sim, qbittorrent)
-    entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    form = {
-        CONF_QBT_URL: qbittorrent.url.replace("http://", "http://u:p@"),
-        CONF_QBT_USERNAME: qbittorrent.username,
-    }
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["errors"] == {CONF_QBT_URL: "qbt_url_credentials"}
-
-
+@pytest.mark.parametrize("legacy", [False, True], ids=["subentry", "version1_data"])
 @pytest.mark.parametrize(
     "variant",
     ["{url}", "{url}/", "{url}/api/v2", "{localhost}", "HTTP://{host}"],
 )
 async def test_second_account_on_the_same_qbittorrent_is_refused(
-    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon, variant: str
+    hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon, variant: str, legacy: bool
 ) -> None:
-    """Item 9: two accounts on one qBittorrent would share tags and preferences: refuse."""
-    first = _entry(mam_sim, qbittorrent)
+    """Item 9: two accounts on one qBittorrent would share tags and preferences: refuse.
+
+    The other account's qBittorrent is a subentry, or still in the data of a version 1 entry
+    not migrated yet (a disabled entry is not set up, so not migrated).
+    """
+    first = (make_legacy_entry if legacy else make_entry)(mam_sim, qbittorrent)
     first.add_to_hass(hass)
     mam_sim.state.uid = 200002  # another MAM account
     host = qbittorrent.url.removeprefix("http://")
@@ -627,27 +649,20 @@ async def test_second_account_on_the_same_qbittorrent_is_refused(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_QBT_URL: "qbt_already_used"}
+    assert mam_sim.requests["jsonLoad.php"] == 0  # refused before anything is sent
 
 
-async def test_reconfigure_onto_another_entrys_qbittorrent_is_refused(
+async def test_second_account_on_another_qbittorrent_is_created(
     hass: HomeAssistant, mam_sim: MamSimulator, qbittorrent: QbtDaemon
 ) -> None:
-    other = _entry(mam_sim, qbittorrent)
-    other.add_to_hass(hass)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="MAM Other",
-        unique_id="200002",
-        data={**other.data, CONF_QBT_URL: "http://127.0.0.1:1"},
-        options=DEFAULT_OPTIONS,
-    )
-    entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    form = {CONF_QBT_URL: qbittorrent.url, CONF_QBT_USERNAME: qbittorrent.username}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["errors"] == {CONF_QBT_URL: "qbt_already_used"}
-    # Its own URL again is fine (the check skips the entry being reconfigured).
+    """Entries with no qBittorrent (an ignored one, a bare one) do not block anything."""
+    make_entry(mam_sim, qbittorrent, data={CONF_QBT_URL: "http://192.0.2.7:8080"}).add_to_hass(hass)
+    MockConfigEntry(domain=DOMAIN, unique_id="3", source=SOURCE_IGNORE).add_to_hass(hass)
+    MockConfigEntry(domain=DOMAIN, unique_id="4", data={}, version=2).add_to_hass(hass)
+    mam_sim.state.uid = 200002
+    flow_id = await _start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_QBT_URL: "http://127.0.0.1:1", CONF_QBT_USERNAME: ""}
+        flow_id, _user_input(mam_sim, qbittorrent)
     )
-    assert result["errors"] == {"base": "qbt_cannot_connect"}
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "200002"

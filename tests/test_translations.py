@@ -10,6 +10,7 @@ import re
 import string
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import config_validation as cv, selector, translation
@@ -584,28 +585,51 @@ async def test_every_form_shows_its_texts(hass: HomeAssistant) -> None:
     """Each form of each flow finds its labels, descriptions, selector options and placeholders
     in the translations as Home Assistant loads them (homeassistant.helpers.translation)."""
     flat: dict[str, str] = {}
-    for category in ("config", "options", "selector"):
+    for category in ("config", "config_subentries", "options", "selector"):
         flat |= await translation.async_get_translations(hass, "en", category, {DOMAIN})
+    client = "config_subentries." + const.SUBENTRY_QBITTORRENT
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="MAM FixtureUser",
         unique_id="100001",
-        data={const.CONF_QBT_URL: "http://127.0.0.1:8080", const.CONF_MAM_BASE_URL: "x"},
+        version=const.CONFIG_ENTRY_VERSION,
+        data={const.CONF_MAM_BASE_URL: "x"},
         options=const.DEFAULT_OPTIONS,
+        subentries_data=[
+            ConfigSubentryData(
+                subentry_type=const.SUBENTRY_QBITTORRENT,
+                title="qBittorrent",
+                data={const.CONF_QBT_URL: "http://127.0.0.1:8080"},
+                unique_id=None,
+            )
+        ],
     )
     entry.add_to_hass(hass)
+    [subentry_id] = entry.subentries
     forms = [
         ("config", await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})),
         ("config", await entry.start_reauth_flow(hass)),
         ("config", await entry.start_reconfigure_flow(hass)),
         ("options", await hass.config_entries.options.async_init(entry.entry_id)),
+        (
+            client,
+            await hass.config_entries.subentries.async_init(
+                (entry.entry_id, const.SUBENTRY_QBITTORRENT), context={"source": "user"}
+            ),
+        ),
+        (client, await entry.start_subentry_reconfigure_flow(hass, subentry_id)),
     ]
     assert [result["step_id"] for _, result in forms] == [
         "user",
         "reauth_confirm",
         "reconfigure",
         "init",
+        "user",
+        "reconfigure",
     ]
+    # The "Add qBittorrent client" button and the client's kind on the entry's page.
+    for key in ("initiate_flow.user", "entry_type"):
+        assert f"component.{DOMAIN}.{client}.{key}" in flat
     problems = [
         problem
         for category, result in forms
@@ -623,6 +647,12 @@ def test_every_error_and_abort_of_the_flows_has_a_text() -> None:
     assert errors >= {"invalid_auth", "qbt_url_credentials"}  # the scan finds them
     assert errors <= set(EN["config"]["error"])
     assert aborts <= set(EN["config"]["abort"])
+    # The qBittorrent subentry flow shares the qBittorrent checks (and their keys) with the
+    # user step; it never touches MAM, and ends with async_update_and_abort.
+    client = EN["config_subentries"][const.SUBENTRY_QBITTORRENT]
+    qbt_errors = {error for error in errors if error.startswith("qbt_")} | {"unknown"}
+    assert set(client["error"]) == qbt_errors
+    assert set(client["abort"]) == {"reconfigure_successful"}
     # The options form's errors are invalid_<option> (config_flow.OptionField.to_store).
     assert "invalid_rules_refresh_time" in EN["options"]["error"]
     assert set(EN["options"]["error"]) <= {f"invalid_{key}" for key in OPTION_FIELDS}

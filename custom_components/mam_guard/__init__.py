@@ -34,6 +34,7 @@ from .freeleech import FreeleechManager
 from .lib.emergency import PHASE_IDLE, EmergencyExecutor, EmergencyRecord
 from .lib.mam import MamClient
 from .lib.qbt import QbtAdapter, redact_url
+from .migration import async_migrate_entry as async_migrate_entry
 from .rules import RulesCoordinator, async_remove_rules_data
 from .services import async_setup_services
 from .store import MamGuardStore

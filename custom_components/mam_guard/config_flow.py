@@ -1,4 +1,4 @@
-"""Config flow of mam_guard: user, reauth, reconfigure and options (SPEC §1)."""
+"""Config flow of mam_guard: user, reauth, reconfigure, options (SPEC §1), clients (§12)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from homeassistant.config_entries import (
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
     OptionsFlowWithReload,
+    SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
@@ -33,6 +37,7 @@ from .const import (
     CONF_POINTS_CEILING,
     CONF_POINTS_RESERVE,
     CONF_PURCHASE_DRY_RUN,
+    CONF_QBT_NAME,
     CONF_QBT_PASSWORD,
     CONF_QBT_URL,
     CONF_QBT_USERNAME,
@@ -48,10 +53,15 @@ from .const import (
     CONF_VIP_CRITICAL_DAYS,
     CONF_VIP_RENEW_DAYS,
     CONF_VIP_WARNING_DAYS,
+    CONFIG_ENTRY_MINOR_VERSION,
+    CONFIG_ENTRY_VERSION,
     DEFAULT_MAM_BASE_URL,
     DEFAULT_OPTIONS,
+    DEFAULT_QBT_NAME,
+    DEFAULT_QBT_URL,
     DOMAIN,
     LOGGER,
+    SUBENTRY_QBITTORRENT,
     UPLOAD_CREDIT_MODES,
     USER_AGENT,
 )
@@ -92,8 +102,9 @@ def _check_base_url(url: str) -> str:
 def qbt_identity(url: str) -> str:
     """What makes two qBittorrent URLs the same Web UI (scheme, host, port; loopback folded).
 
-    Two accounts on one qBittorrent would share its tags and preferences and could undo each
-    other's emergency actions, so a second entry on the same Web UI is refused.
+    Two clients on one qBittorrent would share its tags and preferences and could undo each
+    other's emergency actions, so a second subentry on the same Web UI is refused; it is also a
+    qBittorrent subentry's unique_id.
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
@@ -193,47 +204,95 @@ async def _qbt_errors(hass: HomeAssistant, data: Mapping[str, Any], errors: dict
         errors["base"] = "unknown"
 
 
-def _qbt_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+def _used_qbt_identities(hass: HomeAssistant, skip_subentry_id: str | None) -> set[str]:
+    """The qBittorrent Web UIs of every mam_guard entry, but ``skip_subentry_id``'s."""
+    used: set[str] = set()
+    for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+        # A version 1 entry that was never set up since the update (a disabled one is not
+        # migrated) still holds its qBittorrent in its data.
+        urls = [entry.data.get(CONF_QBT_URL, "")]
+        urls += [
+            subentry.data.get(CONF_QBT_URL, "")
+            for subentry in entry.get_subentries_of_type(SUBENTRY_QBITTORRENT)
+            if subentry.subentry_id != skip_subentry_id
+        ]
+        used.update(qbt_identity(url) for url in urls if url)
+    return used
+
+
+def _qbt_url_errors(
+    hass: HomeAssistant, url: str, errors: dict[str, str], skip_subentry_id: str | None
+) -> None:
+    """Refuse credentials in the URL and a qBittorrent mam_guard already guards.
+
+    Two clients on one Web UI (of one account or of two) would share its tags and preferences
+    and could undo each other's emergency actions. A form error rather than an abort: the user
+    can fix the URL without losing what they typed.
+    """
+    if url_has_credentials(url):
+        errors[CONF_QBT_URL] = "qbt_url_credentials"
+    elif qbt_identity(url) in _used_qbt_identities(hass, skip_subentry_id):
+        errors[CONF_QBT_URL] = "qbt_already_used"
+
+
+def _qbt_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """A qBittorrent subentry's data from a form (the name is its title, not data)."""
     return {
-        vol.Required(
-            CONF_QBT_URL, default=defaults.get(CONF_QBT_URL, "http://127.0.0.1:8080")
-        ): URL,
-        vol.Optional(CONF_QBT_USERNAME, default=defaults.get(CONF_QBT_USERNAME, "")): str,
-        vol.Optional(CONF_QBT_PASSWORD, default=""): PASSWORD,
-        vol.Optional(CONF_QBT_VERIFY_SSL, default=defaults.get(CONF_QBT_VERIFY_SSL, True)): bool,
+        CONF_QBT_URL: user_input[CONF_QBT_URL],
+        CONF_QBT_USERNAME: user_input.get(CONF_QBT_USERNAME, ""),
+        CONF_QBT_PASSWORD: user_input.get(CONF_QBT_PASSWORD, ""),
+        CONF_QBT_VERIFY_SSL: user_input.get(CONF_QBT_VERIFY_SSL, True),
     }
 
 
-class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up one MAM account (unique_id = MAM uid) with its qBittorrent."""
+def _qbt_title(user_input: Mapping[str, Any]) -> str:
+    return str(user_input.get(CONF_QBT_NAME, "")).strip() or DEFAULT_QBT_NAME
 
-    VERSION = 1
-    MINOR_VERSION = 1
+
+def _qbt_schema() -> dict[vol.Marker, Any]:
+    """The qBittorrent fields; forms prefill them with suggested values (never the password)."""
+    return {
+        vol.Required(CONF_QBT_NAME, default=DEFAULT_QBT_NAME): str,
+        vol.Required(CONF_QBT_URL, default=DEFAULT_QBT_URL): URL,
+        vol.Optional(CONF_QBT_USERNAME, default=""): str,
+        vol.Optional(CONF_QBT_PASSWORD, default=""): PASSWORD,
+        vol.Optional(CONF_QBT_VERIFY_SSL, default=True): bool,
+    }
+
+
+def _shown(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What a form may show again: never a secret."""
+    return {k: v for k, v in values.items() if k not in (CONF_MAM_ID, CONF_QBT_PASSWORD)}
+
+
+class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up one MAM account (unique_id = MAM uid) with its first qBittorrent."""
+
+    VERSION = CONFIG_ENTRY_VERSION
+    MINOR_VERSION = CONFIG_ENTRY_MINOR_VERSION
 
     def __init__(self) -> None:
         """Start with no checked cookie (see :func:`_mam_errors`)."""
         self._checked: dict[str, tuple[MamAccount, str]] = {}
 
-    def _qbt_url_errors(self, url: str, errors: dict[str, str], own_entry_id: str | None) -> None:
-        """Refuse credentials in the URL and a qBittorrent another entry already guards."""
-        if url_has_credentials(url):
-            errors[CONF_QBT_URL] = "qbt_url_credentials"
-            return
-        identity = qbt_identity(url)
-        for entry in self._async_current_entries(include_ignore=False):
-            if entry.entry_id != own_entry_id and (
-                qbt_identity(entry.data.get(CONF_QBT_URL, "")) == identity
-            ):
-                errors[CONF_QBT_URL] = "qbt_already_used"
-                return
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls,
+        config_entry: ConfigEntry,  # noqa: ARG003 - HA fixes the signature
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Each qBittorrent of the account is a subentry (SPEC §12)."""
+        return {SUBENTRY_QBITTORRENT: QbittorrentSubentryFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the MAM session cookie and the qBittorrent Web UI; test both."""
+        """Ask for the MAM session cookie and the first qBittorrent Web UI; test both."""
         errors: dict[str, str] = {}
+        advanced: dict[str, Any] = {}
         if user_input is not None:
-            advanced = user_input.pop(SECTION_ADVANCED, {})
+            advanced = user_input.get(SECTION_ADVANCED, {})
             base_url = advanced.get(CONF_MAM_BASE_URL, DEFAULT_MAM_BASE_URL)
-            self._qbt_url_errors(user_input[CONF_QBT_URL], errors, None)
+            qbt = _qbt_data(user_input)
+            _qbt_url_errors(self.hass, qbt[CONF_QBT_URL], errors, None)
             checked = (
                 None
                 if errors
@@ -245,40 +304,45 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
                 account, mam_id = checked
                 await self.async_set_unique_id(str(account.uid))
                 self._abort_if_unique_id_configured()
-                await _qbt_errors(self.hass, user_input, errors)
+                await _qbt_errors(self.hass, qbt, errors)
                 if not errors:
                     return self.async_create_entry(
                         title=f"MAM {account.username}",
-                        data={
-                            **user_input,
-                            CONF_MAM_ID: mam_id,
-                            CONF_MAM_BASE_URL: _check_base_url(base_url),
-                        },
+                        data={CONF_MAM_ID: mam_id, CONF_MAM_BASE_URL: _check_base_url(base_url)},
                         options=dict(DEFAULT_OPTIONS),
+                        subentries=[
+                            ConfigSubentryData(
+                                subentry_type=SUBENTRY_QBITTORRENT,
+                                title=_qbt_title(user_input),
+                                data=qbt,
+                                unique_id=qbt_identity(qbt[CONF_QBT_URL]),
+                            )
+                        ],
                     )
-        defaults = user_input or {}
         # The base URL only matters for a local simulator: a collapsed section keeps it out of the
         # way (what HA 2026 recommends instead of the deprecated "advanced mode" switch).
         advanced_schema = vol.Schema(
             {vol.Required(CONF_MAM_BASE_URL, default=DEFAULT_MAM_BASE_URL): URL}
         )
-        schema: dict[vol.Marker, Any] = {
-            vol.Required(CONF_MAM_ID): PASSWORD,
-            **_qbt_schema(defaults),
-            vol.Required(SECTION_ADVANCED): section(advanced_schema, {"collapsed": True}),
-        }
-        return self.async_show_form(step_id="user", data_schema=vol.Schema(schema), errors=errors)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_MAM_ID): PASSWORD,
+                **_qbt_schema(),
+                vol.Required(SECTION_ADVANCED): section(advanced_schema, {"collapsed": True}),
+            }
+        )
+        shown = {**_shown(user_input or {}), SECTION_ADVANCED: advanced}
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, shown),
+            errors=errors,
+        )
 
-    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """MAM rejected the session cookie: ask for a new one."""
-        return await self.async_step_reauth_confirm()
-
-    async def async_step_reauth_confirm(
-        self, user_input: dict[str, Any] | None = None
+    async def _async_new_cookie(
+        self, step_id: str, entry: ConfigEntry, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
-        """Take a new mam_id for the same account."""
+        """Take a new mam_id for the same account (reauth and reconfigure alike)."""
         errors: dict[str, str] = {}
-        entry = self._get_reauth_entry()
         if user_input is not None:
             checked = await _mam_errors(
                 self.hass,
@@ -293,44 +357,28 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 return self.async_update_reload_and_abort(entry, data_updates={CONF_MAM_ID: mam_id})
         return self.async_show_form(
-            step_id="reauth_confirm",
+            step_id=step_id,
             data_schema=vol.Schema({vol.Required(CONF_MAM_ID): PASSWORD}),
             errors=errors,
             description_placeholders={"title": entry.title},
         )
 
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """MAM rejected the session cookie: ask for a new one."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take a new mam_id for the same account."""
+        return await self._async_new_cookie("reauth_confirm", self._get_reauth_entry(), user_input)
+
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the qBittorrent settings and, optionally, the MAM session cookie."""
-        errors: dict[str, str] = {}
-        entry = self._get_reconfigure_entry()
-        if user_input is not None:
-            updates = {k: v for k, v in user_input.items() if k != CONF_MAM_ID}
-            if not updates.get(CONF_QBT_PASSWORD) and user_input.get(
-                CONF_QBT_USERNAME
-            ) == entry.data.get(CONF_QBT_USERNAME):
-                # An empty password field means "keep the stored one" (secrets are never prefilled).
-                updates[CONF_QBT_PASSWORD] = entry.data.get(CONF_QBT_PASSWORD, "")
-            self._qbt_url_errors(updates[CONF_QBT_URL], errors, entry.entry_id)
-            if not errors and (new_mam_id := user_input.get(CONF_MAM_ID, "").strip()):
-                checked = await _mam_errors(
-                    self.hass, new_mam_id, entry.data[CONF_MAM_BASE_URL], errors, self._checked
-                )
-                if checked is not None:
-                    account, updates[CONF_MAM_ID] = checked
-                    await self.async_set_unique_id(str(account.uid))
-                    self._abort_if_unique_id_mismatch(reason="wrong_account")
-            if not errors:
-                await _qbt_errors(self.hass, {**entry.data, **updates}, errors)
-            if not errors:
-                return self.async_update_reload_and_abort(entry, data_updates=updates)
-        schema = {
-            **_qbt_schema(user_input or entry.data),
-            vol.Optional(CONF_MAM_ID, default=""): PASSWORD,
-        }
-        return self.async_show_form(
-            step_id="reconfigure", data_schema=vol.Schema(schema), errors=errors
+        """Replace the MAM session cookie; each qBittorrent is reconfigured in its subentry."""
+        return await self._async_new_cookie(
+            "reconfigure", self._get_reconfigure_entry(), user_input
         )
 
     @staticmethod
@@ -338,6 +386,73 @@ class MamGuardConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: MamGuardConfigEntry) -> MamGuardOptionsFlow:
         """Options live in their own flow; saving them reloads the entry."""
         return MamGuardOptionsFlow()
+
+
+class QbittorrentSubentryFlow(ConfigSubentryFlow):
+    """Add or change one qBittorrent of an account (SPEC §12); nothing is saved untested."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a qBittorrent: log in to it before saving."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _qbt_data(user_input)
+            if await self._async_qbt_ok(data, errors, None):
+                return self.async_create_entry(
+                    title=_qbt_title(user_input),
+                    data=data,
+                    unique_id=qbt_identity(data[CONF_QBT_URL]),
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(_qbt_schema()), _shown(user_input or {})
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a qBittorrent's name, URL or login; an empty password keeps the stored one."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _qbt_data(user_input)
+            if not data[CONF_QBT_PASSWORD] and data[CONF_QBT_USERNAME] == subentry.data.get(
+                CONF_QBT_USERNAME, ""
+            ):
+                # Secrets are never prefilled, so an empty field means "unchanged"; but the
+                # stored password is never handed to another user name.
+                data[CONF_QBT_PASSWORD] = subentry.data.get(CONF_QBT_PASSWORD, "")
+            if await self._async_qbt_ok(data, errors, subentry.subentry_id):
+                # No reload from here (an added subentry cannot trigger one either): the runtime
+                # follows the entry's subentries itself.
+                return self.async_update_and_abort(
+                    entry,
+                    subentry,
+                    title=_qbt_title(user_input),
+                    data_updates=data,
+                    unique_id=qbt_identity(data[CONF_QBT_URL]),
+                )
+        shown = user_input or {CONF_QBT_NAME: subentry.title, **subentry.data}
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(_qbt_schema()), _shown(shown)
+            ),
+            errors=errors,
+            description_placeholders={"name": subentry.title},
+        )
+
+    async def _async_qbt_ok(
+        self, data: Mapping[str, Any], errors: dict[str, str], skip_subentry_id: str | None
+    ) -> bool:
+        """The same checks as the account's first qBittorrent: URL, then a real login."""
+        _qbt_url_errors(self.hass, data[CONF_QBT_URL], errors, skip_subentry_id)
+        if not errors:
+            await _qbt_errors(self.hass, data, errors)
+        return not errors
 
 
 # --- Options ------------------------------------------------------------------------------------

@@ -13,14 +13,26 @@ LOGGER = logging.getLogger(__package__)
 VERSION: Final = "0.1.0"
 USER_AGENT: Final = f"mam_guard/{VERSION} (Home Assistant custom integration)"
 
-# Config entry data (SPEC §1).
+# Config entry data (SPEC §1). Version 2 (SPEC §12): the entry holds the MAM side only and each
+# qBittorrent is a subentry; a major bump, so an older MAM Guard refuses a migrated entry.
+CONFIG_ENTRY_VERSION: Final = 2
+CONFIG_ENTRY_MINOR_VERSION: Final = 1
 CONF_MAM_ID: Final = "mam_id"
 CONF_MAM_BASE_URL: Final = "mam_base_url"
+DEFAULT_MAM_BASE_URL: Final = "https://www.myanonamouse.net"
+
+# qBittorrent clients (SPEC §12): config subentries of this type, with these data keys; the
+# name the user gives (form field CONF_QBT_NAME) is the subentry's title, unique_id its identity
+# (config_flow.qbt_identity). Version 1 entries kept the same keys in their own data.
+SUBENTRY_QBITTORRENT: Final = "qbittorrent"
+CONF_QBT_NAME: Final = "name"
+DEFAULT_QBT_NAME: Final = "qBittorrent"
+DEFAULT_QBT_URL: Final = "http://127.0.0.1:8080"
 CONF_QBT_URL: Final = "qbt_url"
 CONF_QBT_USERNAME: Final = "qbt_username"
 CONF_QBT_PASSWORD: Final = "qbt_password"  # noqa: S105 - a key name, not a secret
 CONF_QBT_VERIFY_SSL: Final = "qbt_verify_ssl"
-DEFAULT_MAM_BASE_URL: Final = "https://www.myanonamouse.net"
+QBT_DATA_KEYS: Final = (CONF_QBT_URL, CONF_QBT_USERNAME, CONF_QBT_PASSWORD, CONF_QBT_VERIFY_SSL)
 
 # Options (SPEC §1) and their defaults.
 CONF_RATIO_THRESHOLD: Final = "ratio_threshold"
