@@ -29,7 +29,7 @@ from custom_components.mam_guard.const import (
     SERVICE_GET_STATUS,
 )
 from mam_simulator import MamSimulator
-from tests.support.entries import make_entry
+from tests.support.entries import make_entry, only_client
 from tests.support.mam_sim import TEST_COOKIE
 from tests.support.qbt_daemon import QbtDaemon, free_port
 
@@ -120,6 +120,8 @@ async def test_every_account_sensor(
     assert days.attributes["device_class"] == "duration"
     for entry in er.async_entries_for_config_entry(entity_registry, no_rules.entry_id):
         key = entry.unique_id.removeprefix("100001_")
+        if entry.config_subentry_id is not None:  # a client's entity (tests/test_clients.py)
+            key = key.removeprefix(f"{entry.config_subentry_id}_")
         assert (entry.entity_category is er.EntityCategory.DIAGNOSTIC) == (key in DIAGNOSTIC), key
         assert (entry.disabled_by is not None) == (key in DISABLED_BY_DEFAULT), key
     assert hass.states.get(entity_id(entity_registry, "sensor", "wedges")) is None
@@ -413,7 +415,7 @@ async def test_diagnostics_and_logs_never_show_secrets(
     secrets = {
         TEST_COOKIE,
         hass_storage[f"{DOMAIN}.{no_rules.entry_id}"]["data"]["mam_id"],
-        no_rules.data[CONF_QBT_PASSWORD],
+        next(iter(no_rules.subentries.values())).data[CONF_QBT_PASSWORD],
         *mam_sim.valid_cookies,
     }
     # phcc's mock storage logs every document it "writes"; HA's real Store logs only the file name.
@@ -444,8 +446,10 @@ async def test_credentials_in_an_old_entrys_qbittorrent_url_are_never_used_or_sh
     entry = make_entry(mam_sim, qbittorrent, data={CONF_QBT_URL: url}, **{CONF_RULES_PAGES: []})
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED  # the account side works
-    assert not entry.runtime_data.qbt.last_update_success  # the URL is refused, not used
+    assert not only_client(entry).coordinator.last_update_success  # the URL is refused, not used
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert "url-secret-41" not in repr(diagnostics)
-    assert diagnostics["entry"]["data"][CONF_QBT_URL].startswith("http://***@127.0.0.1:")
+    (client,) = diagnostics["qbittorrent"].values()
+    assert client["data"][CONF_QBT_URL].startswith("http://***@127.0.0.1:")
+    assert client["data"]["qbt_password"] == "**REDACTED**"
     assert "url-secret-41" not in caplog.text

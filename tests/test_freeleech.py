@@ -26,7 +26,7 @@ from custom_components.mam_guard.const import CONF_FREELEECH_LOOKUP, CONF_RULES_
 from custom_components.mam_guard.lib.engine import TAG_FROZEN
 from custom_components.mam_guard.lib.freeleech import TAG_PAID
 from mam_simulator import MamSimulator
-from tests.support.entries import make_entry
+from tests.support.entries import client_record, make_entry, only_client
 from tests.support.qbt_daemon import QbtDaemon
 from tests.support.qbt_helpers import add_torrents, data_dir
 from tests.support.torrents import TorrentFile, make_torrent
@@ -80,7 +80,7 @@ async def settle(
 
 async def heartbeat(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """One minute heartbeat: sync, observe the downloads, plan (freeze / thaw)."""
-    await entry.runtime_data.qbt.async_refresh()
+    await only_client(entry).coordinator.async_refresh()
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -211,10 +211,10 @@ async def test_frozen_by_what_mam_says_and_given_back_when_found_free(
     )
     for name in frozen - {"late-free.m4b"}:
         assert current[h[name]][0] in PAUSED
-    record = entry.runtime_data.emergency.record
+    record = client_record(entry)
     assert sorted(record.frozen) == sorted(h[n] for n in frozen - {"late-free.m4b"})
     await heartbeat(hass, entry)  # the status reads the last sync
-    assert h["late-free.m4b"] not in entry.runtime_data.emergency.record.frozen  # never again
+    assert h["late-free.m4b"] not in client_record(entry).frozen  # never again
     document = (await status(hass))["emergency"]
     assert document["spared"]["torrents"]["late-free.m4b"] == "free"
     assert document["frozen"]["count"] == 4
@@ -278,7 +278,7 @@ async def test_a_429_stops_the_lookups_and_the_freeze_still_happens(
     await hass.services.async_call(DOMAIN, "trigger_freeze", {}, blocking=True)
     hashes = [x.info_hash for x in t.values()]
     await settle(qbt_api, lambda c: all(c[x][0] in PAUSED for x in hashes))
-    assert len(entry.runtime_data.emergency.record.frozen) == 4
+    assert len(client_record(entry).frozen) == 4
     # Still nothing sent while the back-off lasts, emergency re-check or not.
     freezer.move_to(until - timedelta(seconds=1))
     async_fire_time_changed(hass)
@@ -294,7 +294,7 @@ async def test_a_429_stops_the_lookups_and_the_freeze_still_happens(
     }
     await heartbeat(hass, entry)
     await settle(qbt_api, lambda c: all(c[x][0] not in PAUSED and not c[x][1] for x in hashes))
-    assert entry.runtime_data.emergency.record.frozen == []
+    assert client_record(entry).frozen == []
 
 
 async def test_the_budget_holds_for_100_new_downloads(

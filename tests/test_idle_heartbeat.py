@@ -20,7 +20,7 @@ from custom_components.mam_guard.const import CONF_RULES_PAGES
 from custom_components.mam_guard.lib.emergency import PHASE_ACTIVE
 from custom_components.mam_guard.lib.engine import TAG_FORCED, TAG_FROZEN
 from mam_simulator import MamSimulator
-from tests.support.entries import make_entry
+from tests.support.entries import client_record, make_entry, only_client
 from tests.support.qbt_daemon import QbtDaemon
 from tests.test_ratio_emergency import PAUSED, Farm, arrange, poll_account, settle, setup
 
@@ -37,7 +37,7 @@ async def farm(qbittorrent: QbtDaemon, qbt_api: APIClient) -> Farm:
 
 
 async def heartbeat(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    await entry.runtime_data.qbt.async_refresh()
+    await only_client(entry).coordinator.async_refresh()
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -52,7 +52,7 @@ async def test_idle_heartbeats_during_an_emergency_write_nothing(
     mam_sim.state.ratio = 0.9
     await poll_account(hass, entry)
     emergency = entry.runtime_data.emergency
-    assert emergency.record.phase == PHASE_ACTIVE
+    assert client_record(entry).phase == PHASE_ACTIVE
     await settle(
         qbt_api,
         lambda t: (
@@ -74,7 +74,7 @@ async def test_idle_heartbeats_during_an_emergency_write_nothing(
         writes.append(self.key)
         real_delay(self, data_func, delay)
 
-    adapter = entry.runtime_data.adapter
+    adapter = only_client(entry).adapter
     with (
         patch.object(storage.Store, "async_save", counted_save),
         patch.object(storage.Store, "async_delay_save", counted_delay),
@@ -85,10 +85,10 @@ async def test_idle_heartbeats_during_an_emergency_write_nothing(
             # sync/maindata once (the emergency plans on it) + app/preferences for the sensor.
             assert adapter.request_count - sent == 2
     assert writes == []  # not the record, not a registry: nothing
-    assert emergency.record.phase == PHASE_ACTIVE
+    assert client_record(entry).phase == PHASE_ACTIVE
     assert emergency.protection == "protected"
-    assert entry.runtime_data.qbt.data.mam_torrents == 5  # 2 paid, freeleech, 2 seeds
-    assert entry.runtime_data.qbt.last_update_success
+    assert only_client(entry).coordinator.data.mam_torrents == 5  # 2 paid, freeleech, 2 seeds
+    assert only_client(entry).coordinator.last_update_success
 
     # The record still changes when something happens (written once it differs).
     mam_sim.state.ratio = 1.2

@@ -21,7 +21,14 @@ async def test_setup_creates_device_and_entities(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.LOADED
-    [device] = dr.async_entries_for_config_entry(device_registry, config_entry.entry_id)
+    [device, client] = sorted(
+        dr.async_entries_for_config_entry(device_registry, config_entry.entry_id),
+        key=lambda d: d.via_device_id is not None,
+    )
+    (subentry_id,) = config_entry.subentries
+    assert client.identifiers == {("mam_guard", f"100001_{subentry_id}")}
+    assert client.via_device_id == device.id
+    assert client.config_subentry_id == subentry_id
     assert device.identifiers == {("mam_guard", "100001")}
     assert device.name == "MAM FixtureUser"
     assert device.entry_type is dr.DeviceEntryType.SERVICE

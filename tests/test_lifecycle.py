@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.mam_guard.const import CONF_MAM_ID, CONF_RULES_PAGES, DOMAIN
 from custom_components.mam_guard.lib.engine import TAG_FROZEN
 from mam_simulator import MamSimulator
-from tests.support.entries import make_entry
+from tests.support.entries import make_entry, only_client
 from tests.support.qbt_daemon import QbtDaemon
 from tests.support.qbt_helpers import eventually, spawn_again
 from tests.test_ratio_emergency import PAUSED, PREF_KEYS, Farm, arrange, settle, setup, torrents
@@ -193,8 +193,10 @@ async def test_removal_with_qbittorrent_down_keeps_the_record_for_the_next_entry
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["frozen"] == "2"
     assert qbittorrent.password not in str(issue.translation_placeholders)
-    orphan = hass_storage[f"{DOMAIN}.orphan_100001"]["data"]["emergency"]
-    assert orphan["prefs_snapshot"]["max_active_uploads"] == 1
+    # Per client, with where it was (SPEC §12: the next entry's clients are new subentries).
+    (orphan,) = hass_storage[f"{DOMAIN}.orphan_100001"]["data"]["clients"].values()
+    assert orphan["emergency"]["prefs_snapshot"]["max_active_uploads"] == 1
+    assert orphan["connection"]["qbt_url"] == qbittorrent.url
 
     spawn_again(qbittorrent)
     # The user adds the account again with a new MAM session.
@@ -204,7 +206,8 @@ async def test_removal_with_qbittorrent_down_keeps_the_record_for_the_next_entry
     again.add_to_hass(hass)
     assert await hass.config_entries.async_setup(again.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await again.runtime_data.qbt.async_refresh()  # the heartbeat undoes the adopted record
+    # The account poll's tick undoes the adopted client (a removed one: its stored connection).
+    await only_client(again).coordinator.async_refresh()
     await hass.async_block_till_done(wait_background_tasks=True)
 
     await qbt_api.auth.login(qbittorrent.username, qbittorrent.password)
@@ -216,6 +219,10 @@ async def test_removal_with_qbittorrent_down_keeps_the_record_for_the_next_entry
     assert issue_registry.async_get_issue(DOMAIN, "orphaned_freeze_100001") is None
     assert f"{DOMAIN}.orphan_100001" not in hass_storage
     assert not again.runtime_data.emergency.active
+    assert list(again.runtime_data.emergency.clients) == list(again.subentries)
+    assert set(hass_storage[f"{DOMAIN}.{again.entry_id}"]["data"]["clients"]) <= set(
+        again.subentries
+    )
 
 
 async def test_rate_limit_survives_a_reload(

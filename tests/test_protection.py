@@ -26,7 +26,7 @@ from custom_components.mam_guard.const import (
     EVENT_EMERGENCY_STARTED,
 )
 from mam_simulator import MamSimulator
-from tests.support.entries import make_entry
+from tests.support.entries import client_record, make_entry, only_client
 from tests.support.qbt_daemon import QbtDaemon
 from tests.support.qbt_helpers import eventually, spawn_again
 from tests.test_ratio_emergency import PAUSED, Farm, arrange, poll_account, settle, setup
@@ -60,7 +60,7 @@ def issue_key(issue_registry: ir.IssueRegistry, kind: str, entry: MockConfigEntr
 
 async def heartbeat(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """The minute heartbeat: qBittorrent poll, emergency tick."""
-    await entry.runtime_data.qbt.async_refresh()
+    await only_client(entry).coordinator.async_refresh()
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -250,7 +250,7 @@ async def test_release_that_cannot_reach_qbittorrent_is_an_error(
 
     async def undone() -> bool:  # the minute heartbeat retries the undo until it lands
         await heartbeat(hass, entry)
-        return entry.runtime_data.emergency.record.phase == "idle"
+        return client_record(entry).phase == "idle"
 
     await eventually(undone, within=20, interval=0.5)
     await settle(qbt_api, lambda t: all(t[h][0] not in PAUSED for h in farm.paid))

@@ -30,7 +30,7 @@ from custom_components.mam_guard.const import (
 )
 from custom_components.mam_guard.lib.engine import TAG_FORCED, TAG_FROZEN
 from mam_simulator import MamSimulator
-from tests.support.entries import make_entry
+from tests.support.entries import client_record, make_entry, only_client
 from tests.support.qbt_daemon import QbtDaemon
 from tests.support.qbt_helpers import add_torrents, data_dir, eventually, spawn_again
 from tests.support.torrents import OTHER_ANNOUNCE, make_torrent
@@ -216,11 +216,11 @@ async def test_freeze_on_low_ratio_and_exact_restore(
     # A paid MAM download added during the emergency is frozen by the next heartbeat.
     late = make_torrent(data_dir(qbittorrent), "late.m4b", 999, with_data=False)
     await add_torrents(qbt_api, qbittorrent, [late])
-    await entry.runtime_data.qbt.async_refresh()  # the minute heartbeat sees it loading
+    await only_client(entry).coordinator.async_refresh()  # the minute heartbeat sees it loading
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert entry.runtime_data.qbt.update_interval == timedelta(seconds=10)
+    assert only_client(entry).coordinator.update_interval == timedelta(seconds=10)
     await settle(qbt_api, lambda t: t[late.info_hash][0] not in {"checkingResumeData", "unknown"})
-    await entry.runtime_data.qbt.async_refresh()  # the quick re-check
+    await only_client(entry).coordinator.async_refresh()  # the quick re-check
     await hass.async_block_till_done(wait_background_tasks=True)
     await settle(
         qbt_api,
@@ -231,7 +231,7 @@ async def test_freeze_on_low_ratio_and_exact_restore(
     late_seed = make_torrent(data_dir(qbittorrent), "late-seed.epub", 777)
     await add_torrents(qbt_api, qbittorrent, [late_seed])
     await settle(qbt_api, lambda t: t[late_seed.info_hash][0] == "stalledUP")
-    await entry.runtime_data.qbt.async_refresh()
+    await only_client(entry).coordinator.async_refresh()
     await hass.async_block_till_done(wait_background_tasks=True)
     await settle(qbt_api, lambda t: t[late_seed.info_hash][1:] == (frozenset({TAG_FORCED}), True))
 
@@ -365,7 +365,7 @@ async def test_restart_mid_emergency_reconciles_without_new_snapshot(
     await setup(hass, entry)
     mam_sim.state.ratio = 0.9
     await poll_account(hass, entry)
-    snapshot = dict(entry.runtime_data.emergency.record.prefs_snapshot or {})
+    snapshot = dict(client_record(entry).prefs_snapshot or {})
     assert snapshot["max_active_uploads"] == 1
 
     # Restart Home Assistant mid-emergency.
@@ -375,7 +375,7 @@ async def test_restart_mid_emergency_reconciles_without_new_snapshot(
     assert entry.state is ConfigEntryState.LOADED
     assert emergency_state(hass, entity_registry).state == "on"
     await entry.runtime_data.emergency.async_tick()
-    assert entry.runtime_data.emergency.record.prefs_snapshot == snapshot  # not our own 50s
+    assert client_record(entry).prefs_snapshot == snapshot  # not our own 50s
 
     mam_sim.state.ratio = 1.3
     await poll_account(hass, entry)
@@ -402,7 +402,7 @@ async def test_qbittorrent_down_at_entry_then_back(
     assert state.state == "on"
     assert "freeze" in state.attributes["pending_actions"]
     for _ in range(3):  # three heartbeats during the outage
-        await entry.runtime_data.qbt.async_refresh()
+        await only_client(entry).coordinator.async_refresh()
         await hass.async_block_till_done(wait_background_tasks=True)
     assert sensor(hass, entity_registry, "seeding_allocation") == "unavailable"
     unreachable = [
@@ -414,7 +414,7 @@ async def test_qbittorrent_down_at_entry_then_back(
 
     async def heartbeat_done() -> bool:
         """One heartbeat (a minute in real life); true once nothing is pending any more."""
-        await entry.runtime_data.qbt.async_refresh()
+        await only_client(entry).coordinator.async_refresh()
         await hass.async_block_till_done(wait_background_tasks=True)
         return emergency_state(hass, entity_registry).attributes["pending_actions"] == []
 
@@ -454,7 +454,7 @@ async def test_three_failures_trip_the_breaker(
         "switch", "turn_on", {"entity_id": switch_id(entity_registry)}, blocking=True
     )
     assert issue_registry.async_get_issue(DOMAIN, f"enforcement_breaker_{entry.entry_id}") is None
-    assert entry.runtime_data.emergency.record.failures == 0
+    assert client_record(entry).failures == 0
 
 
 async def test_service_with_unknown_entry_is_a_validation_error(

@@ -45,7 +45,11 @@ def descriptions() -> dict[str, set[str]]:
         "sensor": {str(d.translation_key) for d in sensors},
         "binary_sensor": {
             str(d.translation_key)
-            for d in (binary_sensor.EMERGENCY_FREEZE, *binary_sensor.EVENT_SENSORS)
+            for d in (
+                binary_sensor.EMERGENCY_FREEZE,
+                binary_sensor.QBITTORRENT_CONNECTED,
+                *binary_sensor.EVENT_SENSORS,
+            )
         },
         "switch": {str(switch.ENFORCEMENT.translation_key)},
         "button": {

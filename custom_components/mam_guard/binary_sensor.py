@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
+from .coordinator import QbtCoordinator
 from .data import MamGuardConfigEntry
 from .entity import EmergencyEntity, MamGuardCoordinatorEntity
 from .rules import RulesCoordinator, SiteEventState
@@ -22,6 +23,11 @@ EMERGENCY_FREEZE = BinarySensorEntityDescription(
     key="emergency_freeze",
     translation_key="emergency_freeze",
     device_class=BinarySensorDeviceClass.PROBLEM,
+)
+QBITTORRENT_CONNECTED = BinarySensorEntityDescription(
+    key="qbittorrent_connected",
+    translation_key="qbittorrent_connected",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
 )
 EVENT_SENSORS = tuple(
     BinarySensorEntityDescription(key=f"{kind}_event", translation_key=f"{kind}_event")
@@ -41,6 +47,11 @@ async def async_setup_entry(
         for description in EVENT_SENSORS
     )
     async_add_entities(entities)
+    for key, qbt in entry.runtime_data.qbt_clients.items():
+        async_add_entities(
+            [QbtConnectedSensor(qbt.coordinator, entry, QBITTORRENT_CONNECTED, (key, qbt.name))],
+            config_subentry_id=key,
+        )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -63,6 +74,20 @@ class EmergencyFreezeSensor(EmergencyEntity, BinarySensorEntity):
             key: status[key]
             for key in ("since", "trigger_ratio", "manual", "hold_off_until", "pending_actions")
         }
+
+
+class QbtConnectedSensor(MamGuardCoordinatorEntity[QbtCoordinator], BinarySensorEntity):
+    """On while the client's last heartbeat reached its qBittorrent (always available)."""
+
+    @property
+    def available(self) -> bool:
+        """Whether qBittorrent answers is what this sensor says."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """The last heartbeat succeeded."""
+        return self.coordinator.last_update_success and self.coordinator.data is not None
 
 
 class SiteEventSensor(MamGuardCoordinatorEntity[RulesCoordinator], BinarySensorEntity):

@@ -140,6 +140,8 @@ ISSUE_EMERGENCY_NOT_ENFORCING: Final = "ratio_emergency_not_enforcing"  # same i
 ISSUE_QBT_UNREACHABLE: Final = "qbittorrent_unreachable"
 ISSUE_BREAKER: Final = "enforcement_breaker"
 ISSUE_ORPHANED_FREEZE: Final = "orphaned_freeze"
+# A removed qBittorrent subentry whose emergency actions could not be undone yet.
+ISSUE_CLIENT_REMOVED_FROZEN: Final = "client_removed_frozen"
 ISSUE_VIP_POINTS_SHORT: Final = "vip_points_short"
 # The shared rules database (one issue for all entries: the file is shared).
 ISSUE_RULES_DB_CORRUPT: Final = "rules_database_corrupt"

@@ -19,7 +19,6 @@ from .const import (
     QBT_UPDATE_INTERVAL,
 )
 from .freeleech import downloading_mam
-from .lib.emergency import PHASE_IDLE
 from .lib.errors import MamAuthError, MamConnectionError, MamRateLimitedError
 from .lib.mam import MamClient
 from .lib.models import MamAccount
@@ -111,7 +110,7 @@ class QbtData:
 
 
 class QbtCoordinator(DataUpdateCoordinator[QbtData]):
-    """Every minute: read qBittorrent once, run the emergency heartbeat on it, feed the sensors.
+    """Every minute, per client: read its qBittorrent once, run its heartbeat, feed the sensors.
 
     One ``sync/maindata`` per heartbeat: the emergency plans on the same snapshot (on 4.5.2 each
     sync costs O(torrents) in the server even when nothing changed). The heartbeat runs whatever
@@ -130,14 +129,15 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
         emergency: EmergencyManager,
         *,
         freeleech: FreeleechManager,
-        client_key: str = "",
+        client_key: str,
+        client_name: str,
     ) -> None:
-        """Bind the adapter, the emergency manager and the freeleech lookups."""
+        """Bind one client's adapter (its subentry ``client_key``), the emergency and lookups."""
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"{DOMAIN} qBittorrent",
+            name=f"{DOMAIN} qBittorrent {client_name}",
             update_interval=QBT_UPDATE_INTERVAL,
             always_update=False,
         )
@@ -145,6 +145,7 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
         self.emergency = emergency
         self.freeleech = freeleech
         self.client_key = client_key
+        self.client_name = client_name
         self.version: str | None = None
 
     @override
@@ -159,7 +160,7 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
             failure = err
         if snapshot is not None:  # before the tick: a new download is queued for a lookup
             self.freeleech.observe(self.client_key, snapshot.incomplete_mam)
-        await self.emergency.async_tick(snapshot)
+        await self.emergency.async_tick(snapshot, client=self.client_key)
         if failure is None:
             try:
                 prefs = await self.adapter.get_preferences()  # after the tick: its raised limits
@@ -182,7 +183,7 @@ class QbtCoordinator(DataUpdateCoordinator[QbtData]):
         # qBittorrent restarted) look again soon, so it is done within seconds, not a minute.
         self.update_interval = (
             QBT_LOADING_RECHECK
-            if snapshot.loading_mam and self.emergency.record.phase != PHASE_IDLE
+            if snapshot.loading_mam and self.emergency.busy(self.client_key)
             else QBT_UPDATE_INTERVAL
         )
         return QbtData(

@@ -21,18 +21,28 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
+class QbtClient:
+    """One qBittorrent client (a ``qbittorrent`` subentry): its session, adapter, heartbeat."""
+
+    key: str  # the subentry id
+    name: str  # the subentry title
+    adapter: QbtAdapter
+    coordinator: QbtCoordinator
+
+
+@dataclass(slots=True)
 class MamGuardData:
     """Everything one entry runs: clients, coordinators, the emergency manager, its storage."""
 
     client: MamClient
-    adapter: QbtAdapter
     store: MamGuardStore
     account: MamAccountCoordinator
-    qbt: QbtCoordinator
+    qbt_clients: dict[str, QbtClient]
     emergency: EmergencyManager
     rules: RulesCoordinator
     economy: EconomyManager
     freeleech: FreeleechManager
+    account_device_id: str = ""  # the account's device: each client's device is under it
 
 
 type MamGuardConfigEntry = ConfigEntry[MamGuardData]

@@ -172,7 +172,7 @@ class EconomyManager(ListenerMixin):
                 manual=False,
                 hold_off_until=record.hold_off_until,
                 now=dt_util.utcnow(),
-                options=self.emergency.executor.options,
+                options=self.emergency.options,
             )
             is EmergencyDecision.ENTER
         )

@@ -1,4 +1,8 @@
-"""Entity bases: one service device per MAM account; unique_id ``<uid>_<key>`` (SPEC §2)."""
+"""Entity bases: one service device per MAM account, one device per qBittorrent client.
+
+Account entities: unique_id ``<uid>_<key>`` (SPEC §2). A client's entities (SPEC §12) belong to
+its subentry and its device (``via_device`` the account's): unique_id ``<uid>_<subentry>_<key>``.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +29,41 @@ def device_info(entry: MamGuardConfigEntry) -> DeviceInfo:
     )
 
 
+def client_device_info(entry: MamGuardConfigEntry, client_key: str, name: str) -> DeviceInfo:
+    """A qBittorrent client's device, under the account's."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, f"{entry.unique_id}_{client_key}")},
+        name=name,
+        manufacturer="qBittorrent",
+        model="qBittorrent",
+        via_device_id=entry.runtime_data.account_device_id,
+    )
+
+
 class MamGuardEntity(Entity):
     """Common naming, device and unique id."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, entry: MamGuardConfigEntry, description: EntityDescription) -> None:
-        """Name from the translation key; unique id from the account uid and the key."""
+    def __init__(
+        self,
+        entry: MamGuardConfigEntry,
+        description: EntityDescription,
+        client: tuple[str, str] | None = None,
+    ) -> None:
+        """Name from the translation key; unique id from the account uid (, client) and key.
+
+        ``client``: (subentry id, name) of the qBittorrent client the entity belongs to.
+        """
         self.entity_description = description
-        self._attr_unique_id = f"{entry.unique_id}_{description.key}"
-        self._attr_device_info = device_info(entry)
         self.entry = entry
+        self.client_key = client[0] if client else None
+        if client is None:
+            self._attr_unique_id = f"{entry.unique_id}_{description.key}"
+            self._attr_device_info = device_info(entry)
+        else:
+            self._attr_unique_id = f"{entry.unique_id}_{client[0]}_{description.key}"
+            self._attr_device_info = client_device_info(entry, *client)
 
 
 class MamGuardCoordinatorEntity[CoordinatorT: DataUpdateCoordinator[Any]](
@@ -44,11 +72,15 @@ class MamGuardCoordinatorEntity[CoordinatorT: DataUpdateCoordinator[Any]](
     """An entity fed by one of the coordinators (unavailable while it cannot fetch)."""
 
     def __init__(
-        self, coordinator: CoordinatorT, entry: MamGuardConfigEntry, description: EntityDescription
+        self,
+        coordinator: CoordinatorT,
+        entry: MamGuardConfigEntry,
+        description: EntityDescription,
+        client: tuple[str, str] | None = None,
     ) -> None:
         """Subscribe to the coordinator."""
         CoordinatorEntity.__init__(self, coordinator)
-        MamGuardEntity.__init__(self, entry, description)
+        MamGuardEntity.__init__(self, entry, description, client)
 
 
 class EmergencyEntity(MamGuardEntity):

@@ -34,7 +34,6 @@ from .coordinator import AccountData, MamAccountCoordinator, QbtCoordinator, Qbt
 from .data import MamGuardConfigEntry, entry_options
 from .economy import EconomyManager
 from .entity import EmergencyEntity, MamGuardCoordinatorEntity, MamGuardEntity
-from .lib.emergency import EmergencyRecord
 from .lib.status import ratio_buffer, ratio_status, upload_needed, vip_days_left, vip_status
 from .rules import RulesCoordinator, RulesData
 
@@ -197,9 +196,10 @@ RATIO_STATUS = SensorEntityDescription(
 
 @dataclass(frozen=True, kw_only=True)
 class QbtSensorDescription(SensorEntityDescription):
-    """A sensor read from qBittorrent."""
+    """A sensor read from qBittorrent (per client, and the account's total over its clients)."""
 
-    value_fn: Callable[[QbtData], StateType]
+    value_fn: Callable[[QbtData], int]
+    per_client: bool = True
 
 
 QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
@@ -221,6 +221,7 @@ QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
         translation_key="paid_downloads",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda d: d.paid_downloads,
+        per_client=False,
     ),
 )
 
@@ -229,7 +230,6 @@ QBT_SENSORS: tuple[QbtSensorDescription, ...] = (
 class EmergencySensorDescription(SensorEntityDescription):
     """A counter of what mam_guard itself did in qBittorrent, with the torrents' names."""
 
-    value_fn: Callable[[EmergencyRecord], StateType]
     list_key: str  # "frozen" / "forced" in EmergencyManager.torrent_lists()
 
 
@@ -238,14 +238,12 @@ EMERGENCY_SENSORS: tuple[EmergencySensorDescription, ...] = (
         key="frozen_torrents",
         translation_key="frozen_torrents",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda r: len(r.frozen),
         list_key="frozen",
     ),
     EmergencySensorDescription(
         key="forced_torrents",
         translation_key="forced_torrents",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda r: len(r.forced),
         list_key="forced",
     ),
 )
@@ -295,12 +293,19 @@ async def async_setup_entry(
     data = entry.runtime_data
     entities: list[SensorEntity] = [AccountSensor(data.account, entry, d) for d in ACCOUNT_SENSORS]
     entities.append(RatioStatusSensor(data.account, entry, RATIO_STATUS))
-    entities.extend(QbtSensor(data.qbt, entry, d) for d in QBT_SENSORS)
+    entities.extend(QbtTotalSensor(entry, d) for d in QBT_SENSORS)
     entities.extend(EmergencySensor(entry, d) for d in EMERGENCY_SENSORS)
     entities.append(ProtectionSensor(entry, PROTECTION))
     entities.extend(EconomySensor(entry, d) for d in ECONOMY_SENSORS)
     entities.extend(RulesSensor(data.rules, entry, d) for d in RULES_SENSORS)
     async_add_entities(entities)
+    for key, qbt in data.qbt_clients.items():  # each client's device, in its subentry
+        client = (key, qbt.name)
+        client_entities: list[SensorEntity] = [
+            QbtSensor(qbt.coordinator, entry, d, client) for d in QBT_SENSORS if d.per_client
+        ]
+        client_entities.extend(EmergencySensor(entry, d, client) for d in EMERGENCY_SENSORS)
+        async_add_entities(client_entities, config_subentry_id=key)
 
 
 class AccountSensor(MamGuardCoordinatorEntity[MamAccountCoordinator], SensorEntity):
@@ -358,7 +363,7 @@ class RatioStatusSensor(MamGuardCoordinatorEntity[MamAccountCoordinator], Sensor
 
 
 class QbtSensor(MamGuardCoordinatorEntity[QbtCoordinator], SensorEntity):
-    """A value read from qBittorrent (unavailable while qBittorrent is unreachable)."""
+    """A value read from one qBittorrent (unavailable while it is unreachable)."""
 
     entity_description: QbtSensorDescription
 
@@ -366,6 +371,41 @@ class QbtSensor(MamGuardCoordinatorEntity[QbtCoordinator], SensorEntity):
     def native_value(self) -> StateType:
         """From the last qBittorrent poll."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class QbtTotalSensor(MamGuardEntity, SensorEntity):
+    """The account's total over its qBittorrent clients.
+
+    Unavailable while any client's data is missing (unreachable, or no client at all): a
+    partial total would read like a real one and lie.
+    """
+
+    entity_description: QbtSensorDescription
+    _attr_should_poll = False
+
+    def _coordinators(self) -> list[QbtCoordinator]:
+        return [c.coordinator for c in self.entry.runtime_data.qbt_clients.values()]
+
+    async def async_added_to_hass(self) -> None:
+        """Follow every client's heartbeat."""
+        await super().async_added_to_hass()
+        for coordinator in self._coordinators():
+            self.async_on_remove(coordinator.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def available(self) -> bool:
+        """Every client answered its last heartbeat."""
+        coordinators = self._coordinators()
+        return bool(coordinators) and all(
+            c.last_update_success and c.data is not None for c in coordinators
+        )
+
+    @property
+    def native_value(self) -> StateType:
+        """The sum over the clients."""
+        if not self.available:
+            return None
+        return sum(self.entity_description.value_fn(c.data) for c in self._coordinators())
 
 
 class EmergencySensor(EmergencyEntity, SensorEntity):
@@ -377,13 +417,15 @@ class EmergencySensor(EmergencyEntity, SensorEntity):
 
     @property
     def native_value(self) -> StateType:
-        """From the persisted emergency record."""
-        return self.entity_description.value_fn(self.entry.runtime_data.emergency.record)
+        """From the persisted emergency records (the account's: the total over its clients)."""
+        return self.entry.runtime_data.emergency.count(
+            self.entity_description.list_key, self.client_key
+        )
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """Up to LIST_ATTRIBUTE_LIMIT names, and how many more."""
-        lists = self.entry.runtime_data.emergency.torrent_lists()
+        lists = self.entry.runtime_data.emergency.torrent_lists(self.client_key)
         result: dict[str, Any] = lists[self.entity_description.list_key]
         return result
 
@@ -400,7 +442,7 @@ class ProtectionSensor(EmergencyEntity, SensorEntity):
     def extra_state_attributes(self) -> dict[str, Any]:
         """Why, in one sentence, and what is still to do."""
         emergency = self.entry.runtime_data.emergency
-        return {"reason": emergency.reason, "pending_actions": list(emergency.record.pending)}
+        return {"reason": emergency.reason, "pending_actions": emergency.pending_actions()}
 
 
 class RulesSensor(MamGuardCoordinatorEntity[RulesCoordinator], SensorEntity):

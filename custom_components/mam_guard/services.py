@@ -126,12 +126,15 @@ async def async_release(entry: MamGuardConfigEntry, hold_off: timedelta) -> None
             translation_key="emergency_action_failed",
             translation_placeholders={"error": type(err).__name__},
         ) from err
-    record = emergency.record
-    if not record.active and record.phase != PHASE_IDLE:
+    if not emergency.active and any(
+        c.record.phase != PHASE_IDLE for c in emergency.clients.values()
+    ):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="release_not_applied",
-            translation_placeholders={"pending": ", ".join(record.pending) or "release"},
+            translation_placeholders={
+                "pending": ", ".join(emergency.pending_actions()) or "release"
+            },
         )
 
 
@@ -214,7 +217,13 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
     days = vip_days_left(account.vip_until, now) if account else None
     points = account.seedbonus if account else None
     ratio = account.ratio if account else None
-    qbt = data.qbt.data if data.qbt.last_update_success else None
+    clients = {
+        key: qbt.coordinator.data if qbt.coordinator.last_update_success else None
+        for key, qbt in data.qbt_clients.items()
+    }
+    # Totals only when every client answered: a partial total would lie.
+    complete = bool(clients) and all(value is not None for value in clients.values())
+    qbt = [value for value in clients.values() if value is not None] if complete else None
     vip = {
         "vip_active": days is not None and days > 0,
         "days_until_expiry": math.floor(days) if days is not None else None,
@@ -236,8 +245,8 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
         "global_ratio": ratio,
         "emergency_active": data.emergency.active,
         "download_frozen": data.emergency.protection == "protected",
-        "seeding_allocation": qbt.max_active_uploads if qbt else None,
-        "stalled_torrents": qbt.stalled_mam if qbt else None,
+        "seeding_allocation": sum(q.max_active_uploads for q in qbt) if qbt else None,
+        "stalled_torrents": sum(q.stalled_mam for q in qbt) if qbt else None,
         "status": ratio_status(
             data.emergency.current_ratio(),
             emergency=data.emergency.active,
@@ -246,17 +255,25 @@ def status_response(entry: MamGuardConfigEntry) -> dict[str, Any]:
         "last_updated": _iso(account_data.fetched_at) if account_data else None,
     }
     rules, events = data.rules.status_documents(now)
+    emergency = data.emergency.status_document()
+    for key, value in clients.items():  # SPEC §12: what each qBittorrent client reads
+        emergency["clients"][key]["qbittorrent"] = {
+            "connected": value is not None,
+            "seeding_allocation": value.max_active_uploads if value else None,
+            "stalled_torrents": value.stalled_mam if value else None,
+            "paid_downloads": value.paid_downloads if value else None,
+        }
     return {
         "vip": vip,
         "compliance": compliance,
         "rules": rules,
         "events": events,
         # Beyond the seed's four documents: what is really in place, and which torrents.
-        "emergency": data.emergency.status_document(),
+        "emergency": emergency,
         # SPEC §11: the lookups, and the downloads that cost ratio now.
         "freeleech": {
             **data.freeleech.status(),
-            "paid_downloads": qbt.paid_downloads if qbt else None,
+            "paid_downloads": sum(q.paid_downloads for q in qbt) if qbt else None,
         },
     }
 

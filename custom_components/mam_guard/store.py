@@ -2,7 +2,9 @@
 
 It holds what must survive a restart and must be written *before* the next step acts:
 - the newest rotated ``mam_id`` (MAM invalidates the previous one on every response, SPEC §7),
-- the emergency record (each emergency step is persisted before it touches qBittorrent, SPEC §4),
+- the emergency: the account's declaration, and per qBittorrent client its executor record (each
+  step is persisted before it touches qBittorrent, SPEC §4) with, while that record is not idle,
+  the client's connection data (a removed client is still undone, SPEC §12),
 - the bonus-point history used to estimate points per day,
 - when the rules were last refreshed successfully,
 - the end of a 429 back-off (MAM asked us to slow down; a restart must not send a request early),
@@ -33,7 +35,10 @@ class StoredData(TypedDict, total=False):
 
     mam_id: str
     mam_id_origin: str
-    emergency: dict[str, Any]
+    emergency: dict[str, Any]  # the account's declaration (SPEC §12; before: the whole record)
+    # Per qBittorrent subentry: {"emergency": its executor record, and while that is not idle
+    # "connection" (the subentry's data) and "name"}, so a removed client can still be undone.
+    clients: dict[str, dict[str, Any]]
     bonus_history: dict[str, Any]
     rules_checked: str | None
     rate_limited_until: str | None
@@ -114,16 +119,18 @@ class MamGuardStore:
             self._hass, STORAGE_VERSION, f"{STORAGE_ORPHAN_PREFIX}{account_uid}", private=True
         )
 
-    async def async_keep_orphan(self, account_uid: str, record: dict[str, Any]) -> None:
-        """Keep an emergency record that could not be undone for the account's next entry."""
-        await self._orphan(account_uid).async_save({"emergency": record})
+    async def async_keep_orphan(self, account_uid: str, orphan: dict[str, Any]) -> None:
+        """Keep what could not be undone (``{"clients": ...}``) for the account's next entry."""
+        await self._orphan(account_uid).async_save(orphan)
 
     async def async_adopt_orphan(self, account_uid: str) -> dict[str, Any] | None:
-        """An orphaned emergency record of this account (removed from storage once adopted)."""
+        """What a removed entry of this account left (removed from storage once adopted).
+
+        ``{"clients": {subentry: {...}}}``, or ``{"emergency": record}`` from before SPEC §12.
+        """
         orphan = self._orphan(account_uid)
         data = await orphan.async_load()
         if not data:
             return None
         await orphan.async_remove()
-        record: dict[str, Any] | None = data.get("emergency")
-        return record
+        return data

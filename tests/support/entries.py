@@ -23,6 +23,8 @@ from custom_components.mam_guard.const import (
     QBT_DATA_KEYS,
     SUBENTRY_QBITTORRENT,
 )
+from custom_components.mam_guard.data import QbtClient
+from custom_components.mam_guard.lib.emergency import EmergencyRecord
 from mam_simulator import MamSimulator
 from tests.support.mam_sim import TEST_COOKIE
 from tests.support.qbt_daemon import QbtDaemon
@@ -96,3 +98,18 @@ def make_legacy_entry(
         data={**entry_data(sim, qbt), **(data or {})},
         options={**DEFAULT_OPTIONS, **options},
     )
+
+
+def only_client(entry: MockConfigEntry) -> QbtClient:
+    """The runtime of an entry's only qBittorrent client (its adapter and heartbeat)."""
+    clients: dict[str, QbtClient] = entry.runtime_data.qbt_clients
+    (client,) = clients.values()
+    return client
+
+
+def client_record(entry: MockConfigEntry, key: str | None = None) -> EmergencyRecord:
+    """A client's emergency record (by subentry id; the only client's by default)."""
+    record: EmergencyRecord = entry.runtime_data.emergency.clients[
+        key or only_client(entry).key
+    ].record
+    return record
