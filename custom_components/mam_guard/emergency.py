@@ -25,6 +25,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -126,17 +127,6 @@ PROTECTION_ORDER: tuple[Protection, ...] = (
     "protected",
     "idle",
 )
-
-
-def declaration_of(record: EmergencyRecord) -> EmergencyRecord:
-    """Only the account's declaration (active, manual, since, trigger ratio, hold-off)."""
-    return EmergencyRecord(
-        active=record.active,
-        manual=record.manual,
-        since=record.since,
-        trigger_ratio=record.trigger_ratio,
-        hold_off_until=record.hold_off_until,
-    )
 
 
 def client_part(record: EmergencyRecord) -> EmergencyRecord:
@@ -267,11 +257,6 @@ class EmergencyManager(ListenerMixin):
         return self.record.active
 
     @property
-    def applied(self) -> bool:
-        """Some qBittorrent is (being) frozen and boosted by us right now."""
-        return any(c.record.phase in APPLIED_PHASES for c in self.clients.values())
-
-    @property
     def enforcing(self) -> bool:
         """qBittorrent actions are allowed (option / switch, the breaker turns it off)."""
         return bool(entry_options(self.entry)[CONF_ENFORCEMENT])
@@ -295,12 +280,6 @@ class EmergencyManager(ListenerMixin):
         if not states:  # no client configured: nothing is frozen
             return "not_enforcing" if not self.enforcing else "pending"
         return min(states, key=PROTECTION_ORDER.index)
-
-    def _client_reason_state(self, client: ClientEmergency) -> str:
-        state: str = self.client_protection(client)
-        if state == "unreachable" and not client.executor.unreachable:
-            state = "failing"
-        return state
 
     @property
     def reason(self) -> str:
@@ -335,26 +314,27 @@ class EmergencyManager(ListenerMixin):
         """Names of what we froze and force-started in these clients (capped), with reasons."""
         result: dict[str, Any] = {}
         for key in ("frozen", "forced"):
-            names: list[str] = []
-            total = 0
+            total = sum(len(getattr(c.record, key)) for c in clients)
+            owned = ((c, h) for c in clients for h in getattr(c.record, key))
+            shown = list(islice(owned, LIST_ATTRIBUTE_LIMIT))
+            names: dict[tuple[str, str], str] = {}
             for client in clients:
-                hashes: list[str] = getattr(client.record, key)
-                total += len(hashes)
-                room = LIST_ATTRIBUTE_LIMIT - len(names)
-                if room > 0:
-                    names.extend(client.adapter.torrent_names(hashes[:room]))
-            result[key] = {"torrents": sorted(names), "more": max(0, total - len(names))}
-        reasons: dict[str, str] = {}
-        for client in clients:
-            room = LIST_ATTRIBUTE_LIMIT - len(reasons)
-            if room <= 0:
-                break
-            torrents = client.adapter.view().torrents
-            shown = client.record.frozen[:room]
-            for h, name in zip(shown, client.adapter.torrent_names(shown), strict=True):
-                state = torrents.get(h)
-                reasons[name] = self.freeleech.classify(state) if state else Reason.UNKNOWN
-        result["frozen"]["reasons"] = reasons
+                mine = [h for owner, h in shown if owner is client]
+                names.update(
+                    ((client.key, h), name)
+                    for h, name in zip(mine, client.adapter.torrent_names(mine), strict=True)
+                )
+            result[key] = {
+                "torrents": sorted(names.values()),
+                "more": max(0, total - len(names)),
+            }
+            if key == "frozen":
+                result[key]["reasons"] = {
+                    names[c.key, h]: self.freeleech.classify(t)
+                    if (t := c.adapter.view().torrents.get(h))
+                    else Reason.UNKNOWN
+                    for c, h in shown
+                }
         return result
 
     def torrent_lists(self, client_key: str | None = None) -> dict[str, Any]:
@@ -554,7 +534,7 @@ class EmergencyManager(ListenerMixin):
                 await self._persist()
             else:
                 await self._declare(self.current_ratio(), manual=True, now=now)
-        await self._reconcile_all(now, raise_first=True)
+        await self._reconcile_all(now)
 
     async def async_release_manual(self, hold_off: timedelta) -> None:
         """``release_freeze``: end any emergency now; no automatic one before the hold-off ends."""
@@ -568,7 +548,7 @@ class EmergencyManager(ListenerMixin):
             else:
                 self.record.hold_off_until = hold_off_until
                 await self._persist()
-        await self._reconcile_all(now, raise_first=True)
+        await self._reconcile_all(now)
 
     async def async_enforcement_changed(self, enforcing: bool) -> None:
         """The switch/option changed: apply or undo now. Turning it on re-arms the breaker."""
@@ -616,19 +596,15 @@ class EmergencyManager(ListenerMixin):
 
     # -- applying and undoing ---------------------------------------------------------------------
 
-    async def _reconcile_all(self, now: datetime, *, raise_first: bool = False) -> None:
-        """Every client at once, each failing alone; ``raise_first``: re-raise a failure."""
-        outcomes = await run_each(
+    async def _reconcile_all(self, now: datetime) -> None:
+        """Every client at once, each failing alone (a failure is counted in its record)."""
+        await run_each(
             {
-                key: partial(self._reconcile, client, now, None, reraise=raise_first)
+                key: partial(self._reconcile, client, now)
                 for key, client in list(self.clients.items())
             }
         )
         self._after_reconcile()
-        if raise_first and (
-            err := next((e for e in outcomes.values() if isinstance(e, Exception)), None)
-        ):
-            raise err
 
     @callback
     def _after_reconcile(self) -> None:
@@ -642,8 +618,6 @@ class EmergencyManager(ListenerMixin):
         client: ClientEmergency,
         now: datetime,
         view: QbtSnapshot | None = None,
-        *,
-        reraise: bool = False,
     ) -> None:
         """Make one client follow the declaration; count unexpected failures for the breaker."""
         async with client.lock:
@@ -670,8 +644,6 @@ class EmergencyManager(ListenerMixin):
                     )
                 if want_applied and record.failures >= BREAKER_FAILURES:
                     await self._trip_breaker(client, err)
-                elif reraise:
-                    raise
             if client.detached:
                 await self._detached_done(client)
 
