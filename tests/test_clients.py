@@ -9,11 +9,14 @@ a stored mid-emergency record is migrated and released exactly, its entity ids u
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 import contextlib
 from datetime import UTC, datetime
+import functools
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 from aioqbt.client import APIClient
@@ -460,3 +463,68 @@ async def test_account_without_a_client_is_never_protected(
         entry, options={**entry.options, CONF_ENFORCEMENT: False}
     )
     assert emergency.protection == "not_enforcing"
+
+
+@contextlib.asynccontextmanager
+async def hung_qbittorrent() -> AsyncIterator[str]:
+    """A TCP server that accepts every connection and never answers; its URL."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):  # until the client gives up and closes
+                pass
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        server.abort_clients()
+        await server.wait_closed()
+
+
+async def test_a_hung_client_blocks_neither_the_other_nor_the_declaration(
+    hass: HomeAssistant,
+    mam_sim: MamSimulator,
+    qbittorrent: QbtDaemon,
+    qbt_api: APIClient,
+) -> None:
+    farm = await _farm(qbt_api, qbittorrent)
+    async with hung_qbittorrent() as url:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="MAM FixtureUser",
+            unique_id="100001",
+            version=CONFIG_ENTRY_VERSION,
+            minor_version=CONFIG_ENTRY_MINOR_VERSION,
+            data=mam_data(mam_sim),
+            options={**DEFAULT_OPTIONS, CONF_RULES_PAGES: []},
+            subentries_data=[
+                qbt_subentry(qbt_data(qbittorrent), "Home"),
+                qbt_subentry({**qbt_data(qbittorrent), "qbt_url": url}, "Hung"),
+            ],
+        )
+        # A short per-request timeout: the test waits for the hung client only at setup.
+        with patch(
+            "custom_components.mam_guard.QbtAdapter", functools.partial(QbtAdapter, timeout=8.0)
+        ):
+            await setup(hass, entry)
+        emergency = entry.runtime_data.emergency
+        hung = emergency.clients[sid_of(entry, "Hung")]
+
+        mam_sim.state.ratio = 0.99
+        await entry.runtime_data.account.async_refresh()  # the tick runs in the background
+        await settle(qbt_api, frozen(farm))
+        assert emergency.active  # declared while the hung client's freeze is in flight
+        assert hung.lock.locked()
+        # Home's heartbeat runs while the hung client still holds its own lock.
+        home = entry.runtime_data.qbt_clients[sid_of(entry, "Home")].coordinator
+        await asyncio.wait_for(home.async_refresh(), timeout=5)
+        assert home.last_update_success
+        assert hung.lock.locked()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not hung.lock.locked()
+    assert emergency.protection == "unreachable"
+    assert "'Hung'" in emergency.reason
+    assert "'Home'" not in emergency.reason
