@@ -23,7 +23,7 @@ from aioqbt.client import APIClient
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -254,6 +254,9 @@ async def test_one_client_down_the_other_frozen_at_once(
     assert emergency.reason == (
         "Ratio emergency, but qBittorrent 'Seedbox' cannot be reached: downloads are NOT frozen."
     )
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"qbittorrent_unreachable_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"account": "MAM FixtureUser", "clients": "Seedbox"}
     protection = state(hass, entity_registry, "sensor", "100001_protection")
     assert protection.state == "unreachable"
     assert "'Seedbox'" in protection.attributes["reason"]

@@ -787,7 +787,12 @@ class EmergencyManager(ListenerMixin):
                 is_persistent=False,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_QBT_UNREACHABLE,
-                translation_placeholders={"account": self.entry.title},
+                translation_placeholders={
+                    "account": self.entry.title,
+                    "clients": ", ".join(
+                        c.name for c in self.attached if self.client_protection(c) == "unreachable"
+                    ),
+                },
             )
         else:
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_QBT_UNREACHABLE))
