@@ -49,6 +49,7 @@ from tests.support.entries import (
     qbt_data,
     qbt_subentry,
 )
+from tests.support.mam_sim import TEST_COOKIE
 from tests.support.qbt_daemon import QbtDaemon
 from tests.support.qbt_helpers import eventually, logged_in_client, spawn_again
 from tests.test_ratio_emergency import (
@@ -107,7 +108,10 @@ async def farms(daemons: dict[str, QbtDaemon], apis: dict[str, APIClient]) -> di
 
 
 def two_client_entry(
-    sim: MamSimulator, daemons: dict[str, QbtDaemon], flavours: tuple[str, ...] = ("4", "5")
+    sim: MamSimulator,
+    daemons: dict[str, QbtDaemon],
+    flavours: tuple[str, ...] = ("4", "5"),
+    cookie: str = TEST_COOKIE,
 ) -> MockConfigEntry:
     """A version 2 entry of the simulator's account with a subentry per daemon."""
     return MockConfigEntry(
@@ -116,7 +120,7 @@ def two_client_entry(
         unique_id="100001",
         version=CONFIG_ENTRY_VERSION,
         minor_version=CONFIG_ENTRY_MINOR_VERSION,
-        data=mam_data(sim),
+        data=mam_data(sim, cookie),
         options={**DEFAULT_OPTIONS, CONF_RULES_PAGES: []},
         subentries_data=[qbt_subentry(qbt_data(daemons[f]), NAMES[f]) for f in flavours],
     )
@@ -531,3 +535,92 @@ async def test_a_hung_client_blocks_neither_the_other_nor_the_declaration(
     assert emergency.protection == "unreachable"
     assert "'Hung'" in emergency.reason
     assert "'Home'" not in emergency.reason
+
+
+async def test_removed_client_that_is_down_is_named_and_released_when_back(
+    hass: HomeAssistant,
+    mam_sim: MamSimulator,
+    daemons: dict[str, QbtDaemon],
+    apis: dict[str, APIClient],
+    farms: dict[str, Farm],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = two_client_entry(mam_sim, daemons)
+    await setup(hass, entry)
+    prefs_before = await prefs_of(apis["5"])
+    await hass.services.async_call(DOMAIN, "trigger_freeze", {}, blocking=True)
+    await settle(apis["5"], frozen(farms["5"]))
+    seedbox = sid_of(entry, "Seedbox")
+    daemons["5"].stop()
+    assert hass.config_entries.async_remove_subentry(entry, seedbox)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await heartbeat(hass, entry, "Home")
+    issue = issue_registry.async_get_issue(DOMAIN, f"client_removed_frozen_{seedbox}")
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["client"] == "Seedbox"
+    assert issue.translation_placeholders["frozen"] == "2"
+    assert daemons["5"].password not in str(issue.translation_placeholders)
+    status: Any = await hass.services.async_call(
+        DOMAIN, "get_status", {}, blocking=True, return_response=True
+    )
+    assert status["emergency"]["clients"][seedbox]["removed"] is True
+    assert entry.runtime_data.emergency.protection == "protected"  # Home is; Seedbox is gone
+
+    spawn_again(daemons["5"])
+    async with logged_in_client(daemons["5"]) as api5:
+
+        async def undone() -> bool:
+            await heartbeat(hass, entry, "Home")
+            return seedbox not in entry.runtime_data.emergency.clients
+
+        await eventually(undone, within=30, interval=0.5)
+        await settle(api5, released(farms["5"]))
+        assert await prefs_of(api5) == prefs_before
+    assert issue_registry.async_get_issue(DOMAIN, f"client_removed_frozen_{seedbox}") is None
+
+
+async def test_entry_removed_with_one_client_down_releases_the_other(
+    hass: HomeAssistant,
+    mam_sim: MamSimulator,
+    daemons: dict[str, QbtDaemon],
+    apis: dict[str, APIClient],
+    farms: dict[str, Farm],
+    hass_storage: dict[str, Any],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = two_client_entry(mam_sim, daemons)
+    await setup(hass, entry)
+    prefs_before = {f: await prefs_of(api) for f, api in apis.items()}
+    await hass.services.async_call(DOMAIN, "trigger_freeze", {}, blocking=True)
+    for flavour, api in apis.items():
+        await settle(api, frozen(farms[flavour]))
+    seedbox = sid_of(entry, "Seedbox")
+    daemons["5"].stop()
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(apis["4"], released(farms["4"]))  # the reachable client is given back now
+    assert await prefs_of(apis["4"]) == prefs_before["4"]
+    orphan = hass_storage[f"{DOMAIN}.orphan_100001"]["data"]["clients"]
+    assert set(orphan) == {seedbox}  # only what could not be undone
+    assert orphan[seedbox]["connection"]["qbt_url"] == daemons["5"].url
+    issue = issue_registry.async_get_issue(DOMAIN, "orphaned_freeze_100001")
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["frozen"] == "2"
+
+    spawn_again(daemons["5"])
+    # Added again (a new MAM session), with Home only.
+    again = two_client_entry(mam_sim, daemons, ("4",), mam_sim.add_cookie())
+    await setup(hass, again)
+    assert issue_registry.async_get_issue(DOMAIN, "orphaned_freeze_100001") is None
+    async with logged_in_client(daemons["5"]) as api5:
+
+        async def undone() -> bool:
+            await heartbeat(hass, again, "Home")
+            return seedbox not in again.runtime_data.emergency.clients
+
+        await eventually(undone, within=30, interval=0.5)
+        await settle(api5, released(farms["5"]))
+        assert await prefs_of(api5) == prefs_before["5"]
