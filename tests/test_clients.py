@@ -305,6 +305,16 @@ async def test_client_added_during_an_emergency_is_frozen_at_its_heartbeat(
     await settle(apis["5"], frozen(farms["5"]))
     assert entry.runtime_data.emergency.count("frozen") == 4
 
+    # A client renamed (reconfigured): set up again, still frozen, nothing released.
+    renamed = entry.runtime_data
+    seedbox = entry.subentries[sid_of(entry, "Seedbox")]
+    assert hass.config_entries.async_update_subentry(entry, seedbox, title="Seedbox 2")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data is not renamed
+    assert entry.runtime_data.qbt_clients[seedbox.subentry_id].name == "Seedbox 2"
+    assert entry.runtime_data.emergency.count("frozen") == 4
+    await settle(apis["5"], frozen(farms["5"]))
+
     # Options unchanged, subentries unchanged: no reload for another update.
     current = entry.runtime_data
     hass.config_entries.async_update_entry(entry, title="MAM FixtureUser")
@@ -333,6 +343,14 @@ async def test_removed_client_is_released_with_its_stored_connection(
     assert hass.config_entries.async_remove_subentry(entry, seedbox)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert set(entry.runtime_data.qbt_clients) == {sid_of(entry, "Home")}
+    registry = er.async_get(hass)
+    assert (
+        not [  # its device's entities went with it
+            e
+            for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if e.config_subentry_id == seedbox
+        ]
+    )
     await heartbeat(hass, entry, "Home")  # a removed client is undone on any tick
     await settle(apis["5"], released(farms["5"]))
     assert await prefs_of(apis["5"]) == prefs_before
