@@ -642,3 +642,39 @@ async def test_entry_removed_with_one_client_down_releases_the_other(
         await eventually(undone, within=30, interval=0.5)
         await settle(api5, released(farms["5"]))
         assert await prefs_of(api5) == prefs_before["5"]
+
+
+async def test_one_failing_client_trips_the_breaker_for_the_account(
+    hass: HomeAssistant,
+    mam_sim: MamSimulator,
+    daemons: dict[str, QbtDaemon],
+    apis: dict[str, APIClient],
+    farms: dict[str, Farm],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = two_client_entry(mam_sim, daemons)
+    await setup(hass, entry)
+    prefs_before = await prefs_of(apis["4"])
+    emergency = entry.runtime_data.emergency
+    seedbox = emergency.clients[sid_of(entry, "Seedbox")]
+    mam_sim.state.ratio = 0.7
+    with patch.object(
+        seedbox.executor, "_step_freeze", side_effect=RuntimeError("qBittorrent said no")
+    ):
+        await poll_account(hass, entry)
+        await settle(apis["4"], frozen(farms["4"]))  # Home is frozen meanwhile
+        assert emergency.protection == "unreachable"
+        assert emergency.reason == (
+            "Ratio emergency, but qBittorrent 'Seedbox' refuses the actions: downloads are NOT"
+            " frozen."
+        )
+        await emergency.async_tick()
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.options[CONF_ENFORCEMENT] is False
+    assert issue_registry.async_get_issue(DOMAIN, f"enforcement_breaker_{entry.entry_id}")
+    # Enforcement is off for the account: Home is given back too.
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(apis["4"], released(farms["4"]))
+    assert await prefs_of(apis["4"]) == prefs_before
+    assert emergency.protection == "not_enforcing"
+    assert "enforcement is off" in emergency.reason  # as with one client: the undo succeeded
