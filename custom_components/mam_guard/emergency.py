@@ -201,7 +201,12 @@ class EmergencyManager(ListenerMixin):
         return result
 
     def spared(self) -> dict[str, Any]:
-        """Downloads that keep running because they cost no ratio, and why (capped)."""
+        """Downloads an emergency leaves running because they cost no ratio, and why (capped).
+
+        Empty outside an emergency: nothing is spared when nothing is frozen.
+        """
+        if not self.record.active:
+            return {"count": 0, "torrents": {}, "more": 0}
         torrents = downloading_mam(self.executor.adapter.view().plannable.values())
         spared = sorted(
             (t.name or t.hash, reason)
