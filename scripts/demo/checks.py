@@ -755,7 +755,14 @@ async def check_emergency(
         checks,
         "emergency",
         shots.path("emergency"),
-        texts=("2 MAM downloads frozen", "(paid)", *PAID, *SEEDS, "Release freeze", await reason(ha)),
+        texts=(
+            "2 MAM downloads frozen",
+            "(paid)",
+            *PAID,
+            *SEEDS,
+            "Release freeze",
+            await reason(ha),
+        ),
         absent=tuple(SPARED),  # the frozen list names no spared download
         alert="info",
     )
