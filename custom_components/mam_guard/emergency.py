@@ -348,6 +348,8 @@ class EmergencyManager(ListenerMixin):
         return self._lists(list(self.clients.values()))
 
     def _spared(self, clients: list[ClientEmergency]) -> dict[str, Any]:
+        if not self.record.active:  # nothing is spared when nothing is frozen
+            return {"count": 0, "torrents": {}, "more": 0}
         spared = sorted(
             (t.name or t.hash, reason)
             for client in clients

@@ -41,10 +41,24 @@ from scripts.demo.stack import (
 )
 
 
+async def answers_first(stack: Stack) -> None:
+    """Before a scenario's emergency: MAM's answer about every demo download is in (SPEC §11).
+
+    mam_guard looks each download up once, at least 5 s apart: about half a minute after the
+    start. Without the answers, the freeleech downloads would be frozen as unknown at first and
+    given back at the next heartbeat (within a minute) once MAM says they are free.
+    """
+    if stack.unanswered(await stack.ha.get_status()):
+        log("scenario: waiting for MAM's answers about the demo downloads (lookups 5 s apart)")
+        if await stack.wait_lookups():
+            log("scenario: MAM's answers are in")
+
+
 async def emergency_scenario(stack: Stack, start_after: float, duration: float) -> None:
     """Ratio below 1.00 after ``start_after`` s, back above it ``duration`` s later."""
     log(f"scenario: the ratio drops to {ACCOUNT_EMERGENCY['ratio']} in {start_after:.0f} s")
     await asyncio.sleep(start_after)
+    await answers_first(stack)
     stack.set_account(ACCOUNT_EMERGENCY)
     await stack.poll_now()
     log(
@@ -73,6 +87,7 @@ async def purchase_scenario(stack: Stack, start_after: float, next_poll_after: f
         f"{ACCOUNT_PURCHASE_EMERGENCY['ratio']} in {start_after:.0f} s"
     )
     await asyncio.sleep(start_after)
+    await answers_first(stack)
     stack.set_account(ACCOUNT_PURCHASE_EMERGENCY)
     await stack.poll_now()
     bought = ", ".join(f"{p['amount']} GB for {p['cost']:,.0f} points" for p in stack.sim.purchases)
@@ -134,12 +149,22 @@ from Developer tools > Actions):
        -d '{{"entity_id": "{RATIO_ENTITY}"}}' \\
        {ha}/api/services/homeassistant/update_entity
 
-Two paid MAM downloads are stopped and tagged mam_guard_frozen, the seeds are force-started
-(mam_guard_forced), max active uploads/torrents go to 50, the upload limit and the alternative
-speed limits are lifted; the freeleech-tagged and the non-MAM download are left alone. Recover
-with {{"ratio": 1.15}} and the same update_entity call: everything is undone. The dashboard says
-whether you are protected, lists the frozen and force-started torrents, and has the Release and
-Trigger freeze buttons; the blueprint automation adds a notification.
+MAM Guard asks MAM's search about each MAM download once (5 s apart, half a minute after the
+start): the simulator says two are paid, Dune (also tagged freeleech) and Hyperion are
+freeleech, Foundation is personal freeleech (a wedge) and Neuromancer is VIP, which is free for
+this VIP-class account. In the emergency the two paid MAM downloads are stopped and tagged
+mam_guard_frozen, the seeds are force-started (mam_guard_forced), max active uploads/torrents go
+to 50, the upload limit and the alternative speed limits are lifted; the three free untagged
+downloads keep running without any tag, as do the freeleech-tagged and the non-MAM download.
+Recover with {{"ratio": 1.15}} and the same update_entity call: everything is undone. The
+dashboard says whether you are protected, lists the frozen and force-started torrents, and has
+the Release and Trigger freeze buttons; the blueprint automation adds a notification. Why each
+download is frozen or spared:
+
+  curl -s -X POST {auth} \\
+       '{ha}/api/services/mam_guard/get_status?return_response'
+
+(emergency.frozen.reasons, emergency.spared, freeleech; MAM's answers: {sim}/_sim/torrents).
 
 If qBittorrent exits, the demo says so and starts it again with its torrents and settings.
 

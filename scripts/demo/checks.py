@@ -1,4 +1,4 @@
-"""End-to-end checks on a running demo stack (``scripts/e2e``; SPEC §2-§4 through real services).
+"""End-to-end checks on a running demo stack (``scripts/e2e``; SPEC §2-§4, §10, §11).
 
 The launcher (``python -m scripts.demo --exit-after-check``) starts the stack, then
 :func:`run_checks` plays these steps. Each is checked through Home Assistant's REST API and
@@ -9,34 +9,51 @@ the rendered page and saved as a screenshot:
    exists and is available, the start was quiet (no "Invalid config" notification, no integration
    failed to set up), HA listens on 127.0.0.1 only, the rules pages were fetched; protection
    ``idle``, no emergency values shown, *Release freeze* unavailable. Screenshot ``<stem>.png``.
-2. **emergency**: ratio 0.97 and an immediate poll. qBittorrent: paid MAM downloads stopped and
-   tagged ``mam_guard_frozen``, the freeleech-tagged and the non-MAM download untouched, seeds
-   force-started and tagged ``mam_guard_forced``, capacity raised, upload limits off. HA:
-   protection ``protected``, the names in the ``torrents`` attributes, the blueprint's
-   notification. Screenshot ``<stem>-emergency.png`` (the list of frozen torrents).
-3. **recovery**: ratio 1.12; qBittorrent exactly as recorded before step 2.
-4. **qbittorrent-down**: qBittorrent stopped, then ratio 0.97: the emergency is declared but
+2. **freeleech** (SPEC §11): every MAM torrent is registered at the simulator's search with its
+   flags (two paid, freeleech, personal freeleech, VIP; the account's class is VIP, so VIP
+   torrents are free for it). mam_guard looks each MAM download up once: the checks wait (with
+   a deadline) until the simulator has received a search for each and ``get_status`` says
+   ``freeleech.queued`` 0. Then: exactly one search per MAM download and none for the seeds
+   (complete: never looked up), none without a hash; at least 5 s apart; the *Paid downloads*
+   sensor and ``get_status``'s ``freeleech`` section say 2 (the two paid ones).
+3. **emergency**: ratio 0.97 and an immediate poll. qBittorrent: the paid MAM downloads stopped
+   and tagged ``mam_guard_frozen``; the three untagged downloads MAM says are free (freeleech,
+   personal freeleech, VIP) still downloading, without any tag; the freeleech-tagged and the
+   non-MAM download untouched; seeds force-started and tagged ``mam_guard_forced``, capacity
+   raised, upload limits off. HA: protection ``protected``, the names in the ``torrents``
+   attributes and ``reasons`` (``paid``) of the frozen list, ``get_status``'s
+   ``emergency.frozen`` and ``emergency.spared`` (``free``, ``personal_fl``, ``vip``,
+   ``exempt_tag``), *Paid downloads* 0 (nothing that costs ratio is downloading), the
+   blueprint's notification. Screenshot ``<stem>-emergency.png`` (the list of frozen torrents,
+   none of the spared ones in it).
+4. **recovery**: ratio 1.12; qBittorrent exactly as recorded before step 3; *Paid downloads* 2
+   again.
+5. **qbittorrent-down**: qBittorrent stopped, then ratio 0.97: the emergency is declared but
    protection says ``unreachable``, actions pending, nothing claimed frozen, and the notification
    says so. Screenshot ``<stem>-qbittorrent-down.png``. qBittorrent started again: the freeze
-   completes (``protected``, qBittorrent as in step 2, the "applied" notification); then the
-   recovery as in step 3.
-5. **purchase**: *Buy upload credit* set to "To end a ratio emergency" through the options flow
+   completes (``protected``, qBittorrent as in step 3, the "applied" notification); then the
+   recovery as in step 4.
+6. **purchase**: *Buy upload credit* set to "To end a ratio emergency" through the options flow
    over REST (its form is in sections; the entry stores the option flat, as its diagnostics
    show) and 61,250 points; then ratio 0.95 and an immediate poll. The emergency is declared and
    qBittorrent frozen, and in the same poll MAM Guard buys upload credit: exactly one purchase at
    the simulator (``GET /_sim/state``), 56 GB for 28,000 points (the smallest amount >= 50 GB
    that lifts the ratio above threshold + margin), one ``mam_guard_purchase`` event and the
    *Last purchase* sensor (reason ``emergency``, success). The next poll reads ratio 1.01: the
-   emergency ends, qBittorrent is exactly as before step 2, still one purchase. Screenshot
+   emergency ends, qBittorrent is exactly as before step 3, still one purchase. Screenshot
    ``<stem>-purchase.png`` (the Bonus points card with the purchase). Then the option is set
    back to off and the ratio rises to 1.12.
-6. **hold-off**: the *Trigger freeze* button (a manual emergency, the button then unavailable),
+7. **hold-off**: the *Trigger freeze* button (a manual emergency, the button then unavailable),
    then the *Release freeze* button: qBittorrent exactly as before, ``hold_off_until`` about an hour
    ahead. Screenshot ``<stem>-hold-off.png``.
-7. **setup-form**: Settings > Add integration > MAM Guard renders its first form without a
+8. **setup-form**: Settings > Add integration > MAM Guard renders its first form without a
    "Translation error". Screenshot ``<stem>-setup-form.png``.
-8. **options-form**: the options form of the entry, in its sections. Screenshot
+9. **options-form**: the options form of the entry, in its sections. Screenshot
    ``<stem>-options-form.png``.
+
+At the end, the simulator still counts exactly one search per MAM download: the emergencies, the
+qBittorrent restart and the two reloads of the purchase step looked nothing up again (the answers
+are cached in storage; a re-check is due only for answers older than an hour).
 
 Each check prints ``PASS``/``FAIL``; the totals go to ``--results`` for the shell script.
 """
@@ -48,6 +65,7 @@ from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+import itertools
 import json
 from pathlib import Path
 import re
@@ -95,6 +113,7 @@ PROTECTION_SENSOR = f"sensor.{PREFIX}_protection"
 ALLOCATION_SENSOR = f"sensor.{PREFIX}_seeding_allocation"
 RULES_SENSOR = f"sensor.{PREFIX}_rules_version"
 LAST_PURCHASE_SENSOR = f"sensor.{PREFIX}_last_purchase"
+PAID_DOWNLOADS_SENSOR = f"sensor.{PREFIX}_paid_downloads"
 POINTS_SENSOR = f"sensor.{PREFIX}_bonus_points"
 PURCHASE_EVENT = "mam_guard_purchase"
 RELEASE_BUTTON = f"button.{PREFIX}_release_freeze"
@@ -106,6 +125,13 @@ EVENT_SENSORS = tuple(
 DASHBOARD_FILE = REPO / "dashboards" / "mam_guard.yaml"
 PAID = sorted(t.name for t in DEMO_TORRENTS if t.role == "freeze")
 SEEDS = sorted(t.name for t in DEMO_TORRENTS if t.role == "seed")
+# SPEC §11: why each frozen download is frozen, and the downloads spared (with their reason).
+FROZEN_REASONS = {t.name: t.reason for t in DEMO_TORRENTS if t.role == "freeze"}
+SPARED = {t.name: t.reason for t in DEMO_TORRENTS if t.role in {"spare", "exempt"}}
+UNTAGGED_FREE = sorted(t.name for t in DEMO_TORRENTS if t.role == "spare")
+LOOKED_UP = sorted(t.name for t in DEMO_TORRENTS if t.looked_up)
+RUNNING_DL = {"stalledDL", "downloading"}  # the demo's downloads have no peers: stalledDL
+MIN_LOOKUP_GAP = 4.95  # s between two searches at the simulator (SPEC §11: >= 5 s; clock slack)
 # Always on the dashboard (headings and the cards' fixed texts).
 DASHBOARD_TEXTS = ("Am I safe?", "What MAM Guard did", "What is coming", "This week", "Account")
 CARD_TAGS = (
@@ -300,7 +326,7 @@ def freeze_problems(stack: Stack, before: QbtView, now: QbtView) -> list[str]:
             problems.append(f"{spec.name}: not frozen ({new})")
         elif spec.role == "seed" and (not new.force_start or TAG_FORCED not in new.tags):
             problems.append(f"{spec.name}: not force-started ({new})")
-        elif spec.role in {"exempt", "other"} and new != old:
+        elif spec.role in {"spare", "exempt", "other"} and new != old:
             problems.append(f"{spec.name}: touched ({old} -> {new})")
     prefs = now.prefs
     for key in ("max_active_uploads", "max_active_torrents"):
@@ -348,6 +374,100 @@ def restored_in_qbt(stack: Stack, before: QbtView) -> Callable[[], Awaitable[Any
         return not problems, problems
 
     return probe
+
+
+def spared_in_qbt(stack: Stack) -> Callable[[], Awaitable[Any]]:
+    """Probe: the untagged downloads MAM says are free still download, and carry no tag at all."""
+
+    async def probe() -> tuple[bool, object]:
+        now = await qbt_view(stack)
+        problems = [
+            f"{spec.name}: {now.torrents.get(h)}"
+            for h, spec in stack.torrents.items()
+            if spec.role == "spare"
+            and ((t := now.torrents.get(h)) is None or t.state not in RUNNING_DL or t.tags)
+        ]
+        return not problems, problems
+
+    return probe
+
+
+async def sim_torrents(stack: Stack) -> dict[str, Any]:
+    """``GET /_sim/torrents``: what the simulator's search knows, and the searches per hash."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(f"{stack.sim.base_url}/_sim/torrents") as resp,
+    ):
+        known: dict[str, Any] = await resp.json()
+    return known
+
+
+def one_search_each(stack: Stack) -> Callable[[], Awaitable[Any]]:
+    """Probe: the simulator counted exactly one search per MAM download, and no other search.
+
+    Seeds are registered too (they are MAM torrents) but complete: never looked up (SPEC §11).
+    """
+
+    async def probe() -> tuple[bool, object]:
+        searches = {h.lower(): n for h, n in (await sim_torrents(stack))["searches"].items()}
+        want = {h.lower(): 1 for h, spec in stack.torrents.items() if spec.looked_up}
+        names = {h.lower(): spec.name for h, spec in stack.torrents.items()}
+        shown = {names.get(h, h or "<no hash>"): n for h, n in searches.items()}
+        return searches == want, f"searches {shown}, want one for each of {LOOKED_UP}"
+
+    return probe
+
+
+def lookups_answered(stack: Stack) -> Callable[[], Awaitable[Any]]:
+    """Probe: every MAM download was searched and mam_guard's lookup queue is empty."""
+
+    async def probe() -> tuple[bool, object]:
+        missing = stack.unanswered(await stack.ha.get_status())
+        return not missing, f"not answered yet: {missing}"
+
+    return probe
+
+
+def paid_downloads_are(ha: HomeAssistant, want: int) -> Callable[[], Awaitable[Any]]:
+    """Probe: the Paid downloads sensor says ``want``, after a qBittorrent poll (the heartbeat).
+
+    The sensor follows qBittorrent polls (every minute); each try asks for one, as a user's
+    ``homeassistant.update_entity`` would.
+    """
+    shown = state_is(ha, PAID_DOWNLOADS_SENSOR, str(want))
+
+    async def probe() -> tuple[bool, object]:
+        await ha.update_entity(PAID_DOWNLOADS_SENSOR)
+        ok, detail = await shown()
+        return ok, detail
+
+    return probe
+
+
+def status_part(
+    ha: HomeAssistant, path: tuple[str, ...], want: dict[str, Any]
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: this part of the ``get_status`` response (keys ``path``) is exactly ``want``."""
+
+    async def probe() -> tuple[bool, object]:
+        part: Any = await ha.get_status()
+        for key in path:
+            part = part.get(key) if isinstance(part, dict) else None
+        return part == want, f"get_status {'.'.join(path)} = {part}, want {want}"
+
+    return probe
+
+
+def freeleech_status(paid_downloads: int, lookups: int) -> dict[str, Any]:
+    """``get_status``'s ``freeleech`` section once every answer is in (SPEC §11)."""
+    return {
+        "enabled": True,
+        "vip_account": True,  # the simulated account's class is VIP
+        "queued": 0,
+        "lookups_last_hour": lookups,
+        "paused_until": None,
+        "paid_downloads": paid_downloads,
+    }
 
 
 def listens_on_loopback_only(stack: Stack) -> tuple[bool, object]:
@@ -492,23 +612,76 @@ async def check_normal(
     )
 
 
+async def check_freeleech(stack: Stack, checks: Checks) -> None:
+    """Step 2: MAM's answer about each download is in, asked once each, 5 s apart (SPEC §11)."""
+    ha, step = stack.ha, "freeleech"
+    known = (await sim_torrents(stack))["torrents"]
+    flags = {
+        spec.name: sorted(k for k, v in known.get(h.lower(), {}).items() if v is True)
+        for h, spec in stack.torrents.items()
+        if spec.on_mam
+    }
+    want = {spec.name: sorted(spec.flags) for spec in DEMO_TORRENTS if spec.on_mam}
+    checks.check(
+        f"{step}: every MAM torrent registered at the simulator's search with its flags",
+        flags == want and len(known) == len(want),
+        {"registered": flags, "want": want},
+    )
+    await checks.eventually(
+        f"{step}: MAM answered about each of the {len(LOOKED_UP)} MAM downloads "
+        "(get_status freeleech.queued = 0)",
+        lookups_answered(stack),
+        within=5 * len(LOOKED_UP) + 60,
+    )
+    await checks.eventually(
+        f"{step}: exactly one search per MAM download at the simulator, none for the seeds",
+        one_search_each(stack),
+        within=5,
+    )
+    times = [at for at, info_hash in stack.sim.search_log if info_hash]
+    gaps = [round((b - a).total_seconds(), 2) for a, b in itertools.pairwise(times)]
+    checks.check(
+        f"{step}: the searches came at least 5 s apart",
+        all(gap >= MIN_LOOKUP_GAP for gap in gaps),
+        gaps,
+    )
+    await checks.eventually(
+        f"{step}: {PAID_DOWNLOADS_SENSOR} = {len(PAID)} (the paid ones; none unknown)",
+        paid_downloads_are(ha, len(PAID)),
+        within=45,
+    )
+    await checks.eventually(
+        f"{step}: get_status freeleech: on, VIP account, nothing queued, "
+        f"{len(LOOKED_UP)} lookups this hour, not paused, paid_downloads {len(PAID)}",
+        status_part(ha, ("freeleech",), freeleech_status(len(PAID), len(LOOKED_UP))),
+    )
+
+
 async def check_lists(stack: Stack, checks: Checks, step: str) -> None:
-    """The frozen and force-started sensors name the demo's torrents (and count them)."""
+    """The frozen and force-started sensors name the demo's torrents (and count them).
+
+    The frozen list also says why each is frozen (``reasons``, SPEC §11): ``paid``, as MAM said.
+    """
     ha = stack.ha
-    for entity_id, names in ((FROZEN_SENSOR, PAID), (FORCED_SENSOR, SEEDS)):
+    lists: tuple[tuple[str, list[str], dict[str, Any]], ...] = (
+        (FROZEN_SENSOR, PAID, {"reasons": FROZEN_REASONS}),
+        (FORCED_SENSOR, SEEDS, {}),
+    )
+    for entity_id, names, extra in lists:
         await checks.eventually(
             f"{step}: {entity_id} = {len(names)}", state_is(ha, entity_id, str(len(names)))
         )
+        why = f", reasons {extra['reasons']}" if extra else ""
         await checks.eventually(
-            f"{step}: {entity_id} lists {names}",
-            attributes_are(ha, entity_id, {"torrents": names, "more": 0}),
+            f"{step}: {entity_id} lists {names}{why}",
+            attributes_are(ha, entity_id, {"torrents": names, "more": 0, **extra}),
         )
 
 
 async def check_emergency(
     stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
 ) -> None:
-    """Step 2: ratio below the threshold, the freeze happens in qBittorrent and shows in HA."""
+    """Step 3: ratio below the threshold, the freeze happens in qBittorrent and shows in HA."""
     ha = stack.ha
     stack.set_account(ACCOUNT_EMERGENCY)
     await stack.poll_now()
@@ -522,7 +695,36 @@ async def check_emergency(
         within=45,
     )
     await checks.eventually("protection = protected", state_is(ha, PROTECTION_SENSOR, "protected"))
+    await checks.eventually(
+        f"the untagged downloads MAM says are free keep downloading, without any tag: "
+        f"{UNTAGGED_FREE}",
+        spared_in_qbt(stack),
+    )
     await check_lists(stack, checks, "emergency")
+    await checks.eventually(
+        f"get_status emergency.frozen: {len(PAID)} frozen, each for reason 'paid'",
+        status_part(
+            ha,
+            ("emergency", "frozen"),
+            {"count": len(PAID), "torrents": PAID, "more": 0, "reasons": FROZEN_REASONS},
+        ),
+    )
+    await checks.eventually(
+        f"get_status emergency.spared: {len(SPARED)} downloads and why: "
+        + ", ".join(sorted(SPARED.values())),
+        status_part(
+            ha, ("emergency", "spared"), {"count": len(SPARED), "torrents": SPARED, "more": 0}
+        ),
+    )
+    await checks.eventually(
+        f"{PAID_DOWNLOADS_SENSOR} = 0 (the paid downloads are frozen; the free ones cost nothing)",
+        paid_downloads_are(ha, 0),
+        within=45,
+    )
+    await checks.eventually(
+        "get_status freeleech: on, VIP account, nothing queued, paid_downloads 0",
+        status_part(ha, ("freeleech",), freeleech_status(0, len(LOOKED_UP))),
+    )
     await ha.update_entity(ALLOCATION_SENSOR)
     await checks.eventually("ratio status = emergency", state_is(ha, STATUS_SENSOR, "emergency"))
     await checks.eventually(
@@ -553,7 +755,15 @@ async def check_emergency(
         checks,
         "emergency",
         shots.path("emergency"),
-        texts=("2 paid MAM downloads frozen", *PAID, *SEEDS, "Release freeze", await reason(ha)),
+        texts=(
+            "2 MAM downloads frozen",
+            "(paid)",
+            *PAID,
+            *SEEDS,
+            "Release freeze",
+            await reason(ha),
+        ),
+        absent=tuple(SPARED),  # the frozen list names no spared download
         alert="info",
     )
 
@@ -568,7 +778,7 @@ def _available(ha: HomeAssistant, entity_id: str, *, want: bool) -> Callable[[],
 
 
 async def check_recovery(stack: Stack, checks: Checks, before: QbtView, step: str) -> None:
-    """Step 3: ratio back above the threshold, everything is undone exactly."""
+    """Step 4: ratio back above the threshold, everything is undone exactly."""
     ha = stack.ha
     stack.set_account(ACCOUNT_RECOVERED)
     await stack.poll_now()
@@ -582,10 +792,13 @@ async def check_recovery(stack: Stack, checks: Checks, before: QbtView, step: st
     )
     await ha.update_entity(ALLOCATION_SENSOR)
     await checks.eventually(f"{step}: protection = idle", state_is(ha, PROTECTION_SENSOR, "idle"))
-    for entity_id in (FROZEN_SENSOR, FORCED_SENSOR):
+    empty: tuple[tuple[str, dict[str, Any]], ...] = (
+        (FROZEN_SENSOR, {"torrents": [], "more": 0, "reasons": {}}),
+        (FORCED_SENSOR, {"torrents": [], "more": 0}),
+    )
+    for entity_id, attributes in empty:
         await checks.eventually(
-            f"{step}: {entity_id} = 0, lists nothing",
-            attributes_are(ha, entity_id, {"torrents": [], "more": 0}),
+            f"{step}: {entity_id} = 0, lists nothing", attributes_are(ha, entity_id, attributes)
         )
     await checks.eventually(f"{step}: ratio status = normal", state_is(ha, STATUS_SENSOR, "normal"))
     await checks.eventually(
@@ -599,6 +812,11 @@ async def check_recovery(stack: Stack, checks: Checks, before: QbtView, step: st
     await checks.eventually(
         f"{step}: blueprint automation notified the emergency end",
         notified(ha, title="MAM ratio emergency is over", says=("resumed 2 paid MAM downloads",)),
+    )
+    await checks.eventually(
+        f"{step}: {PAID_DOWNLOADS_SENSOR} = {len(PAID)} again (the paid ones download again)",
+        paid_downloads_are(ha, len(PAID)),
+        within=45,
     )
 
 
@@ -619,7 +837,7 @@ async def check_events_off(stack: Stack, checks: Checks) -> None:
 async def check_qbittorrent_down(
     stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
 ) -> None:
-    """Step 4: an emergency while qBittorrent is down says so; the freeze completes later."""
+    """Step 5: an emergency while qBittorrent is down says so; the freeze completes later."""
     ha = stack.ha
     await stack.stop_qbittorrent()
     stack.set_account(ACCOUNT_EMERGENCY)
@@ -678,7 +896,7 @@ async def check_qbittorrent_down(
 async def check_hold_off(
     stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
 ) -> None:
-    """Step 5: Trigger freeze, then Release freeze (buttons): the hold-off is visible."""
+    """Step 7: Trigger freeze, then Release freeze (buttons): the hold-off is visible."""
     ha = stack.ha
     await ha.call("button", "press", {"entity_id": TRIGGER_BUTTON})
     await checks.eventually(
@@ -920,7 +1138,7 @@ def _all(*probes: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
 async def check_forms(
     stack: Stack, checks: Checks, browser: Browser | None, shots: Screenshots
 ) -> None:
-    """Steps 6 and 7: the first setup form and the options form render, translated."""
+    """Steps 8 and 9: the first setup form and the options form render, translated."""
     if browser is None:
         checks.check("forms in the browser", False, "Chromium did not start")
         return
@@ -989,6 +1207,7 @@ async def run_checks(stack: Stack, screenshot: Path, results: Path | None) -> in
                 checks.check("Chromium started", False, repr(err))
             steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                 ("normal", lambda: check_normal(stack, checks, browser, shots)),
+                ("freeleech", lambda: check_freeleech(stack, checks)),
                 ("emergency", lambda: check_emergency(stack, checks, before, browser, shots)),
                 ("recovery", lambda: check_recovery(stack, checks, before, "recovery")),
                 ("events", lambda: check_events_off(stack, checks)),
@@ -1008,6 +1227,12 @@ async def run_checks(stack: Stack, screenshot: Path, results: Path | None) -> in
                     log(f"the {name} checks stopped early: {err!r}")
                     checks.check(f"{name} checks completed", False, repr(err))
                 log(f"step {name}: {time.monotonic() - step_started:.1f} s")
+        await checks.eventually(
+            "still exactly one search per MAM download at the simulator after the whole run "
+            "(answers cached across emergencies, a qBittorrent restart and two reloads)",
+            one_search_each(stack),
+            within=1,
+        )
         checks.check(
             "qBittorrent never exited unexpectedly (the supervisor restarted it 0 times)",
             stack.qbt_restarts == 0,

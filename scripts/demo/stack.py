@@ -1,9 +1,13 @@
 """The demo stack: MAM simulator, a real qBittorrent and a real Home Assistant, supervised.
 
 1. the MAM simulator (in this process) with the realistic rules pages, account ``FixtureUser``;
-2. ``qbittorrent-nox`` (``tests.support.qbt_daemon``) with six real torrents: two paid MAM
-   downloads, one freeleech-tagged MAM download, two MAM seeds and one download from another
-   tracker; its queue and upload limits are set low so an emergency visibly raises them;
+2. ``qbittorrent-nox`` (``tests.support.qbt_daemon``) with the nine real torrents of
+   :data:`DEMO_TORRENTS`: two paid MAM downloads, one freeleech-tagged MAM download, three
+   untagged MAM downloads that MAM's search says are free for the account (freeleech, personal
+   freeleech, VIP), two MAM seeds and one download from another tracker; its queue and upload
+   limits are set low so an emergency visibly raises them. Every MAM torrent is registered at
+   the simulator's search with its flags, so mam_guard's freeleech lookups (SPEC §11) get MAM's
+   answers;
 3. Home Assistant (``hass -c <dir>/config --skip-pip``) on 127.0.0.1 only, with trusted_networks
    (a browser on this machine needs no password), the YAML dashboard ``dashboards/mam_guard.yaml``
    and an automation from the notify blueprint. Onboarding and the mam_guard config entry go
@@ -115,24 +119,60 @@ QBT_PREFS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class DemoTorrent:
-    """One torrent of the demo and what the emergency must do with it."""
+    """One torrent of the demo, what MAM's search says about it and what the emergency must do.
+
+    ``role``: ``freeze`` (a paid MAM download: stopped and tagged), ``spare`` (an untagged MAM
+    download MAM says is free for this account: keeps running, no tag), ``exempt`` (a MAM
+    download with an exempt tag: left alone), ``seed`` (force-started), ``other`` (not MAM: left
+    alone). ``flags`` are the search flags the simulator answers with (SPEC §11: ``free``,
+    ``personal_freeleech``, ``vip``, ``fl_vip``; none: paid). ``reason`` is why mam_guard freezes
+    or spares the download (``get_status``: ``emergency.frozen.reasons``, ``emergency.spared``).
+    """
 
     name: str
-    role: str  # "freeze" | "exempt" | "seed" | "other"
+    role: str  # "freeze" | "spare" | "exempt" | "seed" | "other"
     tracker: str = MAM_ANNOUNCE
     tags: tuple[str, ...] = ()
     size: int = 8 * 1024**2
+    flags: tuple[str, ...] = ()
+    reason: str = ""
 
     @property
     def seeding(self) -> bool:
         """Seeds have their data on disk; the others stay downloading (no peers exist)."""
         return self.role == "seed"
 
+    @property
+    def on_mam(self) -> bool:
+        """A MAM torrent: registered at the simulator's search."""
+        return self.tracker == MAM_ANNOUNCE
 
+    @property
+    def looked_up(self) -> bool:
+        """mam_guard asks MAM about it: a MAM download (SPEC §11: incomplete MAM torrents only)."""
+        return self.on_mam and not self.seeding
+
+
+# The simulated account's class is VIP (the simulator's default, and the account has VIP until
+# 2027): VIP torrents are free for it, so the VIP download is spared (reason "vip").
 DEMO_TORRENTS = (
-    DemoTorrent("MAM paid download - The Long Earth.m4b", "freeze"),
-    DemoTorrent("MAM paid download - Piranesi.m4b", "freeze"),
-    DemoTorrent("MAM freeleech download - Dune.m4b", "exempt", tags=("freeleech",)),
+    DemoTorrent("MAM paid download - The Long Earth.m4b", "freeze", reason="paid"),
+    DemoTorrent("MAM paid download - Piranesi.m4b", "freeze", reason="paid"),
+    DemoTorrent(
+        "MAM freeleech download - Dune.m4b",
+        "exempt",
+        tags=("freeleech",),
+        flags=("free",),
+        reason="exempt_tag",
+    ),
+    DemoTorrent("MAM untagged freeleech - Hyperion.m4b", "spare", flags=("free",), reason="free"),
+    DemoTorrent(
+        "MAM personal freeleech (wedge) - Foundation.m4b",
+        "spare",
+        flags=("personal_freeleech",),
+        reason="personal_fl",
+    ),
+    DemoTorrent("MAM VIP torrent - Neuromancer.m4b", "spare", flags=("vip",), reason="vip"),
     DemoTorrent("MAM seed - Project Hail Mary.m4b", "seed", size=4 * 1024**2),
     DemoTorrent("MAM seed - The Martian.m4b", "seed", size=4 * 1024**2),
     DemoTorrent("Other tracker - debian-netinst.iso", "other", tracker=OTHER_ANNOUNCE),
@@ -328,6 +368,12 @@ class HomeAssistant:
     async def call(self, domain: str, service: str, data: dict[str, Any]) -> None:
         """Call an action (service) and wait for it to finish."""
         await self.request("POST", f"/api/services/{domain}/{service}", data)
+
+    async def get_status(self) -> dict[str, Any]:
+        """mam_guard's ``get_status`` action and its response (``?return_response`` over REST)."""
+        reply = await self.request("POST", "/api/services/mam_guard/get_status?return_response", {})
+        status: dict[str, Any] = reply["service_response"]
+        return status
 
     async def update_entity(self, *entity_ids: str) -> None:
         """``homeassistant.update_entity``: for mam_guard entities, an immediate poll."""
@@ -747,6 +793,15 @@ class Stack:
             )
             self.torrents[made.info_hash] = spec
             groups.setdefault((spec.tags, spec.seeding), []).append(made)
+            if spec.on_mam:  # before mam_guard first sees it: its one lookup finds it
+                self.sim.add_torrent(
+                    made.info_hash,
+                    free="free" in spec.flags,
+                    personal_freeleech="personal_freeleech" in spec.flags,
+                    vip="vip" in spec.flags,
+                    fl_vip="fl_vip" in spec.flags,
+                    title=spec.name.removesuffix(".m4b"),
+                )
         async with self.qbt_client() as client:
             await client.app.set_preferences(QBT_PREFS)
             await client.transfer.set_speed_limits_mode(1)  # alternative speed limits on
@@ -760,6 +815,36 @@ class Stack:
                 },
             )
         log(f"qBittorrent has {len(self.torrents)} demo torrents")
+
+    def unanswered(self, status: dict[str, Any]) -> list[str]:
+        """The MAM downloads mam_guard has not looked up yet (its ``get_status`` response given).
+
+        Answered means: the simulator received a search for each of them and mam_guard's queue
+        is empty (``freeleech.queued`` 0: every answer is recorded).
+        """
+        searched = {h.lower() for h, n in self.sim.searches.items() if n}
+        missing = [
+            s.name for h, s in self.torrents.items() if s.looked_up and h.lower() not in searched
+        ]
+        queued = (status.get("freeleech") or {}).get("queued")
+        return missing if queued == 0 else [*missing, f"{queued} queued in mam_guard"]
+
+    async def wait_lookups(self, within: float = 120.0) -> bool:
+        """Wait until mam_guard knows what MAM says about every demo download (SPEC §11).
+
+        Lookups go out at least 5 s apart, so this takes about 5 s per download after setup.
+        Then a qBittorrent poll (the heartbeat) updates the paid downloads sensor. False when
+        the deadline passed first (the freeze then counts the unknown ones as paid, and gives
+        each back at the heartbeat after its answer arrives).
+        """
+        deadline = time.monotonic() + within
+        while missing := self.unanswered(await self.ha.get_status()):
+            if time.monotonic() > deadline:
+                log(f"MAM's answers still missing after {within:.0f} s: {missing}")
+                return False
+            await asyncio.sleep(1)
+        await self.ha.update_entity(*QBT_ENTITIES)
+        return True
 
     def record_pid(self, name: str, pid: int) -> None:
         """Note a child in ``<dir>/pids`` so scripts/e2e can make sure none outlives the run."""
