@@ -24,6 +24,7 @@ from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -678,3 +679,27 @@ async def test_one_failing_client_trips_the_breaker_for_the_account(
     assert await prefs_of(apis["4"]) == prefs_before
     assert emergency.protection == "not_enforcing"
     assert "enforcement is off" in emergency.reason  # as with one client: the undo succeeded
+
+
+async def test_updating_an_account_total_reads_every_client_now(
+    hass: HomeAssistant,
+    mam_sim: MamSimulator,
+    daemons: dict[str, QbtDaemon],
+    apis: dict[str, APIClient],
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """``homeassistant.update_entity`` on a total refreshes each client, as on a client sensor."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    entry = two_client_entry(mam_sim, daemons)
+    await setup(hass, entry)
+    uid = "100001_seeding_allocation"
+    before = int(state(hass, entity_registry, "sensor", uid).state)
+    for api in apis.values():
+        current = (await api.app.preferences())["max_active_uploads"]
+        await api.app.set_preferences({"max_active_uploads": current + 5})
+    entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, uid)
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {"entity_id": [entity_id]}, blocking=True
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert int(state(hass, entity_registry, "sensor", uid).state) == before + 10

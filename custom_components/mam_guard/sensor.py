@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -391,6 +392,10 @@ class QbtTotalSensor(MamGuardEntity, SensorEntity):
         await super().async_added_to_hass()
         for coordinator in self._coordinators():
             self.async_on_remove(coordinator.async_add_listener(self.async_write_ha_state))
+
+    async def async_update(self) -> None:
+        """``homeassistant.update_entity``: every client's heartbeat now, as on a client sensor."""
+        await asyncio.gather(*(c.async_request_refresh() for c in self._coordinators()))
 
     @property
     def available(self) -> bool:
