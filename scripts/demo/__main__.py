@@ -5,8 +5,10 @@ It starts the stack (:mod:`scripts.demo.stack`), then either serves the demo unt
 ``--scenario purchase`` an emergency that an upload-credit purchase ends) or, with
 ``--exit-after-check``, runs the end-to-end checks (:mod:`scripts.demo.checks`) and stops. The
 supervisor (:meth:`Stack.supervise`) runs alongside either: a dead qBittorrent is reported and
-restarted, a dead Home Assistant ends the demo. Ctrl-C (or SIGTERM) stops HA, qBittorrent and the
-simulator; the children also get SIGTERM from the kernel if this process dies.
+restarted, a dead Home Assistant ends the demo. ``--clients N`` (default 1) gives the account N
+qBittorrent clients (SPEC §12): "Home", then "Seedbox", ..., each added through the integration's
+own flows. Ctrl-C (or SIGTERM) stops HA, the qBittorrents and the simulator; the children also
+get SIGTERM from the kernel if this process dies.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ from scripts.demo.stack import (
     DASHBOARD_PATH,
     HA_PASSWORD,
     HA_USER,
+    MAX_CLIENTS,
     PURCHASE_COST,
     PURCHASE_GB,
     PURCHASE_OPTIONS,
     RATIO_ENTITY,
     REPO,
+    Client,
     HaError,
     Stack,
+    demo_clients,
     log,
     pick_port,
+    shown_path,
 )
 
 
@@ -127,16 +133,23 @@ def guide(stack: Stack, args: argparse.Namespace) -> str:
         98,
     )
     qbt = stack.daemon
-    logs = [stack.ha.log_path, stack.dir / "config" / "home-assistant.log", stack.qbt_log()]
+    logs = [stack.ha.log_path, stack.dir / "config" / "home-assistant.log"]
+    logs += [c.log_path() for c in stack.clients]
+    clients = "\n".join(
+        f"  {'qBittorrent' if i == 0 else '':<15}{c.daemon.url}  {c.name!r}, "
+        f"{'5.x' if c.spec.flavour == '5' else '4.5.2'}, {len(c.torrents)} torrents"
+        for i, c in enumerate(stack.clients)
+    )
     return f"""
 MAM Guard demo is ready.
 
   Dashboard      {ha}/{DASHBOARD_PATH}
                  (no login needed from this machine; else user {HA_USER!r}, {HA_PASSWORD!r})
   Integration    {ha}/config/integrations/integration/mam_guard
-  qBittorrent    {qbt.url}  (user {qbt.username!r}, password {qbt.password!r})
+{clients}
+                 (user {qbt.username!r}, password {qbt.password!r})
   MAM simulator  {sim}/_sim/state  (control API: GET shows, POST changes the account)
-  Logs           {", ".join(str(p.relative_to(REPO)) for p in logs)}
+  Logs           {", ".join(shown_path(p) for p in logs)}
 
 {scenario}
 
@@ -165,11 +178,47 @@ download is frozen or spared:
        '{ha}/api/services/mam_guard/get_status?return_response'
 
 (emergency.frozen.reasons, emergency.spared, freeleech; MAM's answers: {sim}/_sim/torrents).
-
-If qBittorrent exits, the demo says so and starts it again with its torrents and settings.
+{clients_guide(stack)}
+If a qBittorrent exits, the demo says so and starts it again with its torrents and settings.
 
 Ctrl-C stops Home Assistant, qBittorrent and the simulator.
 """
+
+
+def clients_guide(stack: Stack) -> str:
+    """The guide's paragraph about several qBittorrent clients (SPEC §12); empty with one."""
+    if len(stack.clients) == 1:
+        return ""
+    first, more = stack.clients[0], stack.clients[1:]
+
+    def build(client: Client) -> str:
+        return "5.x" if client.spec.flavour == "5" else "4.5.2"
+
+    def titles(client: Client, role: str) -> str:
+        names = [t.name.removesuffix(".m4b").split(" - ", 1)[-1] for t in client.torrents.values()]
+        roles = [t.role for t in client.torrents.values()]
+        return ", ".join(n for n, r in zip(names, roles, strict=True) if r == role) or "none"
+
+    seedboxes = "; ".join(
+        f"{c.name!r} (qBittorrent {build(c)}) has a paid MAM download ({titles(c, 'freeze')}) "
+        f"and a seed ({titles(c, 'seed')})"
+        for c in more
+    )
+    text = (
+        f"This account has {len(stack.clients)} qBittorrent clients. {first.name!r} (qBittorrent "
+        f"{build(first)}, the torrents above) came with the setup form (its Name field); "
+        f"{seedboxes}, added through the entry's 'Add qBittorrent client' (a config subentry: "
+        "reconfigure or delete it there). An emergency acts on every client at once: the paid "
+        "downloads of all of them are frozen, their seeds force-started and their limits "
+        "raised, and each is restored exactly afterwards. Each client is a device under the "
+        "account (Settings > Devices & services > MAM Guard) with its own Seeding allocation, "
+        "Stalled MAM torrents, Frozen torrents, Force-started torrents and 'qBittorrent "
+        "connected'; the account's sensors of the same names are the totals, and get_status "
+        "lists each client under emergency.clients. When one client cannot be reached, the "
+        "others are frozen all the same and the protection sensor names the one that is not "
+        "protected (scripts/e2e shows it by stopping the first qBittorrent during an emergency)."
+    )
+    return "\n" + textwrap.fill(text, 98) + "\n"
 
 
 def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
@@ -182,7 +231,22 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dir", type=Path, default=REPO / ".demo" / "develop")
     parser.add_argument("--port", type=int, default=8123, help="Home Assistant port (if free)")
     parser.add_argument("--sim-port", type=int, default=8765, help="MAM simulator port (if free)")
-    parser.add_argument("--qbt-port", type=int, default=8080, help="qBittorrent port (if free)")
+    parser.add_argument(
+        "--qbt-port",
+        type=int,
+        default=8080,
+        help="first qBittorrent's port (if free); the next clients take the next ports",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        choices=range(1, MAX_CLIENTS + 1),
+        default=1,
+        metavar="N",
+        help=f"qBittorrent clients of the account, 1 to {MAX_CLIENTS} (default 1): 'Home', then "
+        "'Seedbox' (qBittorrent 5.x when scripts/setup built it), ... each with its own demo "
+        "torrents, added through the integration's flows",
+    )
     parser.add_argument("--headless", action="store_true", help="free ports only, no guide")
     parser.add_argument(
         "--scenario",
@@ -256,11 +320,18 @@ async def run(args: argparse.Namespace) -> int:
     """Start, then either check and stop, or serve until interrupted."""
     started = float(os.environ.get("DEMO_T0") or time.time())
     fixed = not args.headless
+    ports = [pick_port(args.port, fixed=fixed), pick_port(args.sim_port, fixed=fixed)]
+    for offset in range(args.clients):  # 8080, 8081, ... when free
+        port = pick_port(args.qbt_port + offset, fixed=fixed)
+        while port in ports:
+            port = pick_port(port, fixed=False)
+        ports.append(port)
     stack = Stack(
         args.dir.resolve(),
-        ha_port=pick_port(args.port, fixed=fixed),
-        sim_port=pick_port(args.sim_port, fixed=fixed),
-        qbt_port=pick_port(args.qbt_port, fixed=fixed),
+        ha_port=ports[0],
+        sim_port=ports[1],
+        qbt_ports=ports[2:],
+        clients=demo_clients(args.clients),
     )
     try:
         await stack.start()

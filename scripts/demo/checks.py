@@ -1,14 +1,26 @@
-"""End-to-end checks on a running demo stack (``scripts/e2e``; SPEC §2-§4, §10, §11).
+"""End-to-end checks on a running demo stack (``scripts/e2e``; SPEC §2-§4, §10-§12).
 
 The launcher (``python -m scripts.demo --exit-after-check``) starts the stack, then
 :func:`run_checks` plays these steps. Each is checked through Home Assistant's REST API and
 qBittorrent's API, and the dashboard (or form) it leaves is opened in headless Chromium, checked in
-the rendered page and saved as a screenshot:
+the rendered page and saved as a screenshot.
+
+The account has one qBittorrent client per ``--clients`` (``scripts/e2e`` runs two: "Home",
+qBittorrent 4.5.2 with the nine torrents named below, from the setup form, and "Seedbox",
+qBittorrent 5.x when the trixie chroot has it, with one paid MAM download and one seed, added
+through the subentry flow). Every qBittorrent check covers every client's qBittorrent (the
+emergency and the recovery check each client on its own), the counts below are totals over the
+clients, and each client's own sensors and ``get_status`` entry are checked against its torrents.
 
 1. **normal**: the entry came from the REST config flow and is loaded, every dashboard entity
    exists and is available, the start was quiet (no "Invalid config" notification, no integration
    failed to set up), HA listens on 127.0.0.1 only, the rules pages were fetched; protection
    ``idle``, no emergency values shown, *Release freeze* unavailable. Screenshot ``<stem>.png``.
+   Then **clients** (SPEC §12): one ``qbittorrent`` subentry per client, each a device under the
+   account's (``via_device``) with its own ``seeding_allocation``, ``stalled_torrents``,
+   ``frozen_torrents``, ``forced_torrents`` and ``qbittorrent_connected`` (on); the account's
+   sensors of the same keys are the sums; ``get_status`` lists each client, idle.
+
 2. **freeleech** (SPEC §11): every MAM torrent is registered at the simulator's search with its
    flags (two paid, freeleech, personal freeleech, VIP; the account's class is VIP, so VIP
    torrents are free for it). mam_guard looks each MAM download up once: the checks wait (with
@@ -24,15 +36,19 @@ the rendered page and saved as a screenshot:
    attributes and ``reasons`` (``paid``) of the frozen list, ``get_status``'s
    ``emergency.frozen`` and ``emergency.spared`` (``free``, ``personal_fl``, ``vip``,
    ``exempt_tag``), *Paid downloads* 0 (nothing that costs ratio is downloading), the
-   blueprint's notification. Screenshot ``<stem>-emergency.png`` (the list of frozen torrents,
-   none of the spared ones in it).
-4. **recovery**: ratio 1.12; qBittorrent exactly as recorded before step 3; *Paid downloads* 2
-   again.
-5. **qbittorrent-down**: qBittorrent stopped, then ratio 0.97: the emergency is declared but
-   protection says ``unreachable``, actions pending, nothing claimed frozen, and the notification
-   says so. Screenshot ``<stem>-qbittorrent-down.png``. qBittorrent started again: the freeze
-   completes (``protected``, qBittorrent as in step 3, the "applied" notification); then the
-   recovery as in step 4.
+   blueprint's notification; each client's seeding allocation 50, frozen = its paid downloads,
+   force-started = its seeds, ``get_status`` ``emergency.clients``: each ``protected``; the
+   account's sensors their sums. Screenshot ``<stem>-emergency.png`` (the list of frozen
+   torrents, none of the spared ones in it).
+4. **recovery**: ratio 1.12; each qBittorrent exactly as recorded before step 3; each client's
+   sensors back (allocation 4, nothing frozen); *Paid downloads* 2 again.
+5. **qbittorrent-down**: the first qBittorrent stopped, then ratio 0.97: the emergency is declared
+   but protection says ``unreachable``, actions pending, nothing claimed frozen in it, and the
+   notification says so. With several clients the others are frozen meanwhile, the reason names
+   the stopped client (and only it), its *qBittorrent connected* is off and ``get_status`` says
+   it is unreachable, the others protected. Screenshot ``<stem>-qbittorrent-down.png``.
+   qBittorrent started again: the freeze completes (``protected``, qBittorrent as in step 3, the
+   "applied" notification); then the recovery as in step 4.
 6. **purchase**: *Buy upload credit* set to "To end a ratio emergency" through the options flow
    over REST (its form is in sections; the entry stores the option flat, as its diagnostics
    show) and 61,250 points; then ratio 0.95 and an immediate poll. The emergency is declared and
@@ -48,7 +64,8 @@ the rendered page and saved as a screenshot:
    ahead. Screenshot ``<stem>-hold-off.png``.
 8. **setup-form**: Settings > Add integration > MAM Guard renders its first form without a
    "Translation error". Screenshot ``<stem>-setup-form.png``.
-9. **options-form**: the options form of the entry, in its sections. Screenshot
+9. **options-form**: the integration's page shows the entry with its clients and the *Add
+   qBittorrent client* button (SPEC §12); the options form of the entry, in its sections. Screenshot
    ``<stem>-options-form.png``.
 
 At the end, the simulator still counts exactly one search per MAM download: the emergencies, the
@@ -84,15 +101,14 @@ from scripts.demo.stack import (
     ACCOUNT_PURCHASE_POINTS,
     ACCOUNT_RECOVERED,
     AUTOMATION_ENTITY,
+    CLIENT_KEYS,
     DASHBOARD_PATH,
-    DEMO_TORRENTS,
     EMERGENCY_ENTITY,
     PREFIX,
     PURCHASE_COST,
     PURCHASE_GB,
     PURCHASE_OPTIONS,
     PURCHASE_OPTIONS_OFF,
-    QBT_ENTITIES,
     QBT_PREFS,
     RATIO_ENTITY,
     REPO,
@@ -101,7 +117,7 @@ from scripts.demo.stack import (
 )
 
 if TYPE_CHECKING:
-    from scripts.demo.stack import Stack
+    from scripts.demo.stack import Client, Stack
 
 TAG_FROZEN, TAG_FORCED = "mam_guard_frozen", "mam_guard_forced"
 STOPPED_DL = {"pausedDL", "stoppedDL"}  # qBittorrent 4.x / 5.x
@@ -111,6 +127,8 @@ FORCED_SENSOR = f"sensor.{PREFIX}_force_started_torrents"
 STATUS_SENSOR = f"sensor.{PREFIX}_ratio_status"
 PROTECTION_SENSOR = f"sensor.{PREFIX}_protection"
 ALLOCATION_SENSOR = f"sensor.{PREFIX}_seeding_allocation"
+STALLED_SENSOR = f"sensor.{PREFIX}_stalled_mam_torrents"
+ACCOUNT_DEVICE = "MAM FixtureUser"  # the entry's title: "MAM " + the simulator's username
 RULES_SENSOR = f"sensor.{PREFIX}_rules_version"
 LAST_PURCHASE_SENSOR = f"sensor.{PREFIX}_last_purchase"
 PAID_DOWNLOADS_SENSOR = f"sensor.{PREFIX}_paid_downloads"
@@ -123,13 +141,6 @@ EVENT_SENSORS = tuple(
     for key in ("freeleech", "bonus_points", "upload_multiplier")
 )
 DASHBOARD_FILE = REPO / "dashboards" / "mam_guard.yaml"
-PAID = sorted(t.name for t in DEMO_TORRENTS if t.role == "freeze")
-SEEDS = sorted(t.name for t in DEMO_TORRENTS if t.role == "seed")
-# SPEC §11: why each frozen download is frozen, and the downloads spared (with their reason).
-FROZEN_REASONS = {t.name: t.reason for t in DEMO_TORRENTS if t.role == "freeze"}
-SPARED = {t.name: t.reason for t in DEMO_TORRENTS if t.role in {"spare", "exempt"}}
-UNTAGGED_FREE = sorted(t.name for t in DEMO_TORRENTS if t.role == "spare")
-LOOKED_UP = sorted(t.name for t in DEMO_TORRENTS if t.looked_up)
 RUNNING_DL = {"stalledDL", "downloading"}  # the demo's downloads have no peers: stalledDL
 MIN_LOOKUP_GAP = 4.95  # s between two searches at the simulator (SPEC §11: >= 5 s; clock slack)
 # Always on the dashboard (headings and the cards' fixed texts).
@@ -217,19 +228,73 @@ class Screenshots:
         return self.base.with_name(f"{self.base.stem}-{step}{self.base.suffix}")
 
 
+# -- what the demo's torrents must show -------------------------------------------------------
+
+
+def named(stack: Stack, *roles: str, client: Client | None = None) -> list[str]:
+    """The names of the demo torrents of these roles, in one client or in all, sorted.
+
+    ``freeze``: the paid MAM downloads; ``seed``: the MAM seeds; ``spare``: the untagged MAM
+    downloads MAM says are free (see :class:`scripts.demo.stack.DemoTorrent`).
+    """
+    torrents = stack.torrents if client is None else client.torrents
+    return sorted(t.name for t in torrents.values() if t.role in roles)
+
+
+def reasons(stack: Stack, *roles: str, client: Client | None = None) -> dict[str, str]:
+    """SPEC §11: name -> why mam_guard freezes (``freeze``) or spares the download."""
+    torrents = stack.torrents if client is None else client.torrents
+    return {t.name: t.reason for t in torrents.values() if t.role in roles}
+
+
+def looked_up(stack: Stack) -> list[str]:
+    """The MAM downloads mam_guard asks MAM about (every client's)."""
+    return sorted(t.name for t in stack.torrents.values() if t.looked_up)
+
+
+def several(stack: Stack) -> bool:
+    """More than one qBittorrent client (the checks then name the client they are about)."""
+    return len(stack.clients) > 1
+
+
+def qbt_name(stack: Stack, client: Client) -> str:
+    """How a check names a client: "qBittorrent" alone, "qBittorrent 'Seedbox'" among several."""
+    return f"qBittorrent {client.name!r}" if several(stack) else "qBittorrent"
+
+
+def frozen_text(count: int) -> str:
+    """The dashboard's frozen list: its title for ``count`` frozen downloads."""
+    if count == 0:
+        return "No download is frozen."
+    return f"{count} MAM download{'' if count == 1 else 's'} frozen"
+
+
+def plural(count: int, word: str) -> str:
+    """``count word`` or ``count words`` (as the blueprint's notification writes it)."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 # -- probes -----------------------------------------------------------------------------------
 
+type Views = dict[str, QbtView]  # client name -> what its qBittorrent showed
 
-async def qbt_view(stack: Stack) -> QbtView:
+
+async def qbt_view(stack: Stack, client: Client | None = None) -> QbtView:
     """Read torrents, preferences and the speed-limits mode straight from qBittorrent's API."""
-    async with stack.qbt_client() as client:
-        infos = await client.torrents.info()
-        prefs = dict(await client.app.preferences())
-        alt_speed = await client.transfer.speed_limits_mode()
+    async with stack.qbt_client(client) as api:
+        infos = await api.torrents.info()
+        prefs = dict(await api.app.preferences())
+        alt_speed = await api.transfer.speed_limits_mode()
     torrents = {
         t.hash: TorrentView(str(t.state), frozenset(t.tags), bool(t.force_start)) for t in infos
     }
     return QbtView(torrents, prefs, alt_speed)
+
+
+async def qbt_views(stack: Stack) -> Views:
+    """Every client's qBittorrent, by client name."""
+    views = await asyncio.gather(*(qbt_view(stack, c) for c in stack.clients))
+    return {c.name: view for c, view in zip(stack.clients, views, strict=True)}
 
 
 def dashboard_entities() -> set[str]:
@@ -315,10 +380,10 @@ async def reason(ha: HomeAssistant) -> str:
     return "" if state is None else str(state["attributes"].get("reason") or "")
 
 
-def freeze_problems(stack: Stack, before: QbtView, now: QbtView) -> list[str]:
+def freeze_problems(client: Client, before: QbtView, now: QbtView) -> list[str]:
     """What differs from SPEC §4's expected emergency state (empty when all is right)."""
     problems: list[str] = []
-    for info_hash, spec in stack.torrents.items():
+    for info_hash, spec in client.torrents.items():
         old, new = before.torrents[info_hash], now.torrents.get(info_hash)
         if new is None:
             problems.append(f"{spec.name}: gone")
@@ -356,21 +421,36 @@ def restore_problems(before: QbtView, now: QbtView) -> list[str]:
     return problems
 
 
-def frozen_in_qbt(stack: Stack, before: QbtView) -> Callable[[], Awaitable[Any]]:
-    """Probe: qBittorrent is in SPEC §4's emergency state."""
+def _clients(stack: Stack, clients: list[Client] | None) -> list[Client]:
+    return stack.clients if clients is None else clients
+
+
+def frozen_in_qbt(
+    stack: Stack, before: Views, clients: list[Client] | None = None
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: these qBittorrents (default: every client's) are in SPEC §4's emergency state."""
 
     async def probe() -> tuple[bool, object]:
-        problems = freeze_problems(stack, before, await qbt_view(stack))
+        problems: list[str] = []
+        for client in _clients(stack, clients):
+            now = await qbt_view(stack, client)
+            found = freeze_problems(client, before[client.name], now)
+            problems += [f"{client.name}: {p}" if several(stack) else p for p in found]
         return not problems, problems
 
     return probe
 
 
-def restored_in_qbt(stack: Stack, before: QbtView) -> Callable[[], Awaitable[Any]]:
-    """Probe: qBittorrent is exactly as ``before``."""
+def restored_in_qbt(
+    stack: Stack, before: Views, clients: list[Client] | None = None
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: these qBittorrents (default: every client's) are exactly as ``before``."""
 
     async def probe() -> tuple[bool, object]:
-        problems = restore_problems(before, await qbt_view(stack))
+        problems: list[str] = []
+        for client in _clients(stack, clients):
+            found = restore_problems(before[client.name], await qbt_view(stack, client))
+            problems += [f"{client.name}: {p}" if several(stack) else p for p in found]
         return not problems, problems
 
     return probe
@@ -380,13 +460,15 @@ def spared_in_qbt(stack: Stack) -> Callable[[], Awaitable[Any]]:
     """Probe: the untagged downloads MAM says are free still download, and carry no tag at all."""
 
     async def probe() -> tuple[bool, object]:
-        now = await qbt_view(stack)
-        problems = [
-            f"{spec.name}: {now.torrents.get(h)}"
-            for h, spec in stack.torrents.items()
-            if spec.role == "spare"
-            and ((t := now.torrents.get(h)) is None or t.state not in RUNNING_DL or t.tags)
-        ]
+        problems: list[str] = []
+        for client in stack.clients:
+            now = await qbt_view(stack, client)
+            problems += [
+                f"{spec.name}: {now.torrents.get(h)}"
+                for h, spec in client.torrents.items()
+                if spec.role == "spare"
+                and ((t := now.torrents.get(h)) is None or t.state not in RUNNING_DL or t.tags)
+            ]
         return not problems, problems
 
     return probe
@@ -413,7 +495,7 @@ def one_search_each(stack: Stack) -> Callable[[], Awaitable[Any]]:
         want = {h.lower(): 1 for h, spec in stack.torrents.items() if spec.looked_up}
         names = {h.lower(): spec.name for h, spec in stack.torrents.items()}
         shown = {names.get(h, h or "<no hash>"): n for h, n in searches.items()}
-        return searches == want, f"searches {shown}, want one for each of {LOOKED_UP}"
+        return searches == want, f"searches {shown}, want one for each of {looked_up(stack)}"
 
     return probe
 
@@ -428,16 +510,16 @@ def lookups_answered(stack: Stack) -> Callable[[], Awaitable[Any]]:
     return probe
 
 
-def paid_downloads_are(ha: HomeAssistant, want: int) -> Callable[[], Awaitable[Any]]:
+def paid_downloads_are(stack: Stack, want: int) -> Callable[[], Awaitable[Any]]:
     """Probe: the Paid downloads sensor says ``want``, after a qBittorrent poll (the heartbeat).
 
-    The sensor follows qBittorrent polls (every minute); each try asks for one, as a user's
-    ``homeassistant.update_entity`` would.
+    The sensor (the account's total over its clients) follows qBittorrent polls (every minute);
+    each try asks every client for one, as a user's ``homeassistant.update_entity`` would.
     """
-    shown = state_is(ha, PAID_DOWNLOADS_SENSOR, str(want))
+    shown = state_is(stack.ha, PAID_DOWNLOADS_SENSOR, str(want))
 
     async def probe() -> tuple[bool, object]:
-        await ha.update_entity(PAID_DOWNLOADS_SENSOR)
+        await stack.ha.update_entity(PAID_DOWNLOADS_SENSOR, *stack.qbt_poll_entities())
         ok, detail = await shown()
         return ok, detail
 
@@ -615,23 +697,24 @@ async def check_normal(
 async def check_freeleech(stack: Stack, checks: Checks) -> None:
     """Step 2: MAM's answer about each download is in, asked once each, 5 s apart (SPEC §11)."""
     ha, step = stack.ha, "freeleech"
+    paid, asked = named(stack, "freeze"), looked_up(stack)
     known = (await sim_torrents(stack))["torrents"]
     flags = {
         spec.name: sorted(k for k, v in known.get(h.lower(), {}).items() if v is True)
         for h, spec in stack.torrents.items()
         if spec.on_mam
     }
-    want = {spec.name: sorted(spec.flags) for spec in DEMO_TORRENTS if spec.on_mam}
+    want = {spec.name: sorted(spec.flags) for spec in stack.torrents.values() if spec.on_mam}
     checks.check(
         f"{step}: every MAM torrent registered at the simulator's search with its flags",
         flags == want and len(known) == len(want),
         {"registered": flags, "want": want},
     )
     await checks.eventually(
-        f"{step}: MAM answered about each of the {len(LOOKED_UP)} MAM downloads "
+        f"{step}: MAM answered about each of the {len(asked)} MAM downloads "
         "(get_status freeleech.queued = 0)",
         lookups_answered(stack),
-        within=5 * len(LOOKED_UP) + 60,
+        within=5 * len(asked) + 60,
     )
     await checks.eventually(
         f"{step}: exactly one search per MAM download at the simulator, none for the seeds",
@@ -646,91 +729,282 @@ async def check_freeleech(stack: Stack, checks: Checks) -> None:
         gaps,
     )
     await checks.eventually(
-        f"{step}: {PAID_DOWNLOADS_SENSOR} = {len(PAID)} (the paid ones; none unknown)",
-        paid_downloads_are(ha, len(PAID)),
+        f"{step}: {PAID_DOWNLOADS_SENSOR} = {len(paid)} (the paid ones; none unknown)",
+        paid_downloads_are(stack, len(paid)),
         within=45,
     )
     await checks.eventually(
         f"{step}: get_status freeleech: on, VIP account, nothing queued, "
-        f"{len(LOOKED_UP)} lookups this hour, not paused, paid_downloads {len(PAID)}",
-        status_part(ha, ("freeleech",), freeleech_status(len(PAID), len(LOOKED_UP))),
+        f"{len(asked)} lookups this hour, not paused, paid_downloads {len(paid)}",
+        status_part(ha, ("freeleech",), freeleech_status(len(paid), len(asked))),
     )
 
 
-async def check_lists(stack: Stack, checks: Checks, step: str) -> None:
+async def check_lists(
+    stack: Stack, checks: Checks, step: str, clients: list[Client] | None = None
+) -> None:
     """The frozen and force-started sensors name the demo's torrents (and count them).
 
-    The frozen list also says why each is frozen (``reasons``, SPEC §11): ``paid``, as MAM said.
+    The account's sensors list what is frozen in ``clients`` (default: all of them) together;
+    with several clients, each client's own sensors list its own (SPEC §12). The frozen list
+    also says why each is frozen (``reasons``, SPEC §11): ``paid``, as MAM said.
     """
     ha = stack.ha
-    lists: tuple[tuple[str, list[str], dict[str, Any]], ...] = (
-        (FROZEN_SENSOR, PAID, {"reasons": FROZEN_REASONS}),
-        (FORCED_SENSOR, SEEDS, {}),
-    )
+    clients = _clients(stack, clients)
+    paid = sorted(n for c in clients for n in named(stack, "freeze", client=c))
+    seeds = sorted(n for c in clients for n in named(stack, "seed", client=c))
+    why = {k: v for c in clients for k, v in reasons(stack, "freeze", client=c).items()}
+    lists: list[tuple[str, list[str], dict[str, Any]]] = [
+        (FROZEN_SENSOR, paid, {"reasons": why}),
+        (FORCED_SENSOR, seeds, {}),
+    ]
+    if several(stack):
+        for client in clients:
+            frozen = client.entities.get("frozen_torrents", f"<{client.name} frozen_torrents>")
+            forced = client.entities.get("forced_torrents", f"<{client.name} forced_torrents>")
+            lists.append(
+                (
+                    frozen,
+                    named(stack, "freeze", client=client),
+                    {"reasons": reasons(stack, "freeze", client=client)},
+                )
+            )
+            lists.append((forced, named(stack, "seed", client=client), {}))
     for entity_id, names, extra in lists:
         await checks.eventually(
             f"{step}: {entity_id} = {len(names)}", state_is(ha, entity_id, str(len(names)))
         )
-        why = f", reasons {extra['reasons']}" if extra else ""
+        because = f", reasons {extra['reasons']}" if extra else ""
         await checks.eventually(
-            f"{step}: {entity_id} lists {names}{why}",
+            f"{step}: {entity_id} lists {names}{because}",
             attributes_are(ha, entity_id, {"torrents": names, "more": 0, **extra}),
         )
 
 
-async def check_emergency(
-    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
-) -> None:
-    """Step 3: ratio below the threshold, the freeze happens in qBittorrent and shows in HA."""
+# The account's sensor holding the total of each client sensor (SPEC §12).
+ACCOUNT_TOTALS = {
+    "seeding_allocation": ALLOCATION_SENSOR,
+    "stalled_torrents": STALLED_SENSOR,
+    "frozen_torrents": FROZEN_SENSOR,
+    "forced_torrents": FORCED_SENSOR,
+}
+
+
+def _number(state: dict[str, Any] | None) -> float | None:
+    try:
+        return float(state["state"]) if state is not None else None
+    except ValueError:
+        return None
+
+
+def totals_are(
+    stack: Stack,
+    key: str,
+    want: Callable[[Client], float] | None = None,
+    *,
+    poll: bool = False,
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: each client's ``key`` sensor says ``want(client)`` (None: any number), and the
+    account's sensor of the same key their sum (SPEC §12: the account's are totals).
+
+    ``poll``: each try first asks every qBittorrent for a heartbeat (``update_entity``).
+    """
     ha = stack.ha
+
+    async def probe() -> tuple[bool, object]:
+        if poll:
+            await stack.poll_qbittorrent()
+        shown: dict[str, float | None] = {}
+        for client in stack.clients:
+            entity_id = client.entities.get(key)
+            shown[client.name] = None if entity_id is None else _number(await ha.state(entity_id))
+        total = _number(await ha.state(ACCOUNT_TOTALS[key]))
+        values = list(shown.values())
+        ok = (
+            all(v is not None for v in values)
+            and (want is None or all(shown[c.name] == want(c) for c in stack.clients))
+            and total == sum(v for v in values if v is not None)
+        )
+        wanted = None if want is None else {c.name: want(c) for c in stack.clients}
+        return ok, {"clients": shown, "want": wanted, "account": total}
+
+    return probe
+
+
+def client_status(
+    stack: Stack, want: Callable[[Client], dict[str, Any]]
+) -> Callable[[], Awaitable[Any]]:
+    """Probe: ``get_status``'s ``emergency.clients`` has each client (by subentry) with these
+    values (each compared key by key; ``frozen``/``forced`` by their ``count``)."""
+
+    async def probe() -> tuple[bool, object]:
+        status = await stack.ha.get_status()
+        found = (status.get("emergency") or {}).get("clients") or {}
+        shown: dict[str, Any] = {}
+        wanted: dict[str, Any] = {}
+        for client in stack.clients:
+            part = found.get(client.subentry_id) or {}
+            wanted[client.name] = want(client)
+            shown[client.name] = {
+                k: (part.get(k) or {}).get("count") if k in {"frozen", "forced"} else part.get(k)
+                for k in wanted[client.name]
+            }
+        ok = shown == wanted and len(found) == len(stack.clients)
+        return ok, {"shown": shown, "want": wanted, "clients in get_status": len(found)}
+
+    return probe
+
+
+async def check_clients(stack: Stack, checks: Checks) -> None:
+    """SPEC §12: each qBittorrent is a subentry and a device under the account, with its own
+    sensors; the account's sensors of the same keys are their totals."""
+    ha, step = stack.ha, "clients"
+    names = [c.name for c in stack.clients]
+    subentries = await ha.subentries(stack.entry_id)
+    how = "the first from the setup form" + (
+        ", the others through the subentry flow (Add qBittorrent client)" if several(stack) else ""
+    )
+    checks.check(
+        f"{step}: one qbittorrent subentry per client, {names} ({how})",
+        sorted(s["title"] for s in subentries if s["subentry_type"] == "qbittorrent")
+        == sorted(names)
+        and len(subentries) == len(names)
+        and all(c.subentry_id for c in stack.clients),
+        subentries,
+    )
+    devices = [
+        d
+        for d in await ha.devices()
+        if d.get("config_entry_id") == stack.entry_id
+        or stack.entry_id in (d.get("config_entries") or [])
+    ]
+    account = [d for d in devices if not _subentry_of(d, stack.entry_id)]
+    checks.check(
+        f"{step}: one account device, {ACCOUNT_DEVICE!r}",
+        [d["name"] for d in account] == [ACCOUNT_DEVICE],
+        [(d["name"], _subentry_of(d, stack.entry_id)) for d in devices],
+    )
+    account_id = account[0]["id"] if account else None
+    registry = await ha.registry_entities()
+    for client in stack.clients:
+        device = next(
+            (d for d in devices if _subentry_of(d, stack.entry_id) == client.subentry_id), None
+        )
+        checks.check(
+            f"{step}: {client.name!r} is a device of its subentry, under the account's "
+            "(via_device)",
+            device is not None
+            and device["name"] == client.name
+            and device.get("via_device_id") == account_id
+            and account_id is not None,
+            device,
+        )
+        on_device = {
+            e["entity_id"]
+            for e in registry
+            if device is not None and e.get("device_id") == device["id"]
+        }
+        mine = {client.entities.get(key) for key in CLIENT_KEYS}
+        checks.check(
+            f"{step}: {client.name!r} has its own {', '.join(CLIENT_KEYS)} on its device",
+            len(client.entities) == len(CLIENT_KEYS) and mine <= on_device,
+            {"found": client.entities, "on its device": sorted(on_device)},
+        )
+        connected = client.entities.get("qbittorrent_connected", "<qbittorrent_connected>")
+        await checks.eventually(
+            f"{step}: {connected} is on", state_is(ha, connected, "on"), within=60
+        )
+    prefs = float(QBT_PREFS["max_active_uploads"])
+    await checks.eventually(
+        f"{step}: each client's seeding allocation is {prefs:.0f}, the account's their sum",
+        totals_are(stack, "seeding_allocation", lambda _c: prefs, poll=True),
+    )
+    await checks.eventually(
+        f"{step}: the account's stalled MAM torrents are the sum of the clients'",
+        totals_are(stack, "stalled_torrents"),
+    )
+    for key in ("frozen_torrents", "forced_torrents"):
+        await checks.eventually(
+            f"{step}: {key} 0 on each client and on the account",
+            totals_are(stack, key, lambda _c: 0),
+        )
+    await checks.eventually(
+        f"{step}: get_status emergency.clients lists each client by name, idle",
+        client_status(stack, lambda c: {"name": c.name, "protection": "idle"}),
+    )
+
+
+def _subentry_of(device: dict[str, Any], entry_id: str) -> str | None:
+    """The config subentry a device belongs to (None: the entry itself)."""
+    if "config_subentry_id" in device:
+        return device["config_subentry_id"] or None
+    subentries = (device.get("config_entries_subentries") or {}).get(entry_id) or [None]
+    return subentries[0] or None
+
+
+async def check_emergency(
+    stack: Stack, checks: Checks, before: Views, browser: Browser | None, shots: Screenshots
+) -> None:
+    """Step 3: ratio below the threshold, the freeze happens in qBittorrent and shows in HA.
+
+    With several clients, every qBittorrent is checked on its own, and each client's sensors
+    and ``get_status`` entry say what happened in it; the account's sensors are the totals.
+    """
+    ha = stack.ha
+    paid, seeds = named(stack, "freeze"), named(stack, "seed")
+    frozen_why, spared = reasons(stack, "freeze"), reasons(stack, "spare", "exempt")
     stack.set_account(ACCOUNT_EMERGENCY)
     await stack.poll_now()
     await checks.eventually(
         "emergency binary sensor turns on", state_is(ha, EMERGENCY_ENTITY, "on")
     )
-    await checks.eventually(
-        "qBittorrent: paid MAM downloads frozen and tagged, seeds forced, capacity raised, "
-        "freeleech and non-MAM untouched",
-        frozen_in_qbt(stack, before),
-        within=45,
-    )
+    for client in stack.clients:
+        await checks.eventually(
+            f"{qbt_name(stack, client)}: paid MAM downloads frozen and tagged, seeds forced, "
+            "capacity raised, freeleech and non-MAM untouched",
+            frozen_in_qbt(stack, before, [client]),
+            within=45,
+        )
     await checks.eventually("protection = protected", state_is(ha, PROTECTION_SENSOR, "protected"))
     await checks.eventually(
         f"the untagged downloads MAM says are free keep downloading, without any tag: "
-        f"{UNTAGGED_FREE}",
+        f"{named(stack, 'spare')}",
         spared_in_qbt(stack),
     )
     await check_lists(stack, checks, "emergency")
     await checks.eventually(
-        f"get_status emergency.frozen: {len(PAID)} frozen, each for reason 'paid'",
+        f"get_status emergency.frozen: {len(paid)} frozen, each for reason 'paid'",
         status_part(
             ha,
             ("emergency", "frozen"),
-            {"count": len(PAID), "torrents": PAID, "more": 0, "reasons": FROZEN_REASONS},
+            {"count": len(paid), "torrents": paid, "more": 0, "reasons": frozen_why},
         ),
     )
     await checks.eventually(
-        f"get_status emergency.spared: {len(SPARED)} downloads and why: "
-        + ", ".join(sorted(SPARED.values())),
+        f"get_status emergency.spared: {len(spared)} downloads and why: "
+        + ", ".join(sorted(spared.values())),
         status_part(
-            ha, ("emergency", "spared"), {"count": len(SPARED), "torrents": SPARED, "more": 0}
+            ha, ("emergency", "spared"), {"count": len(spared), "torrents": spared, "more": 0}
         ),
     )
     await checks.eventually(
         f"{PAID_DOWNLOADS_SENSOR} = 0 (the paid downloads are frozen; the free ones cost nothing)",
-        paid_downloads_are(ha, 0),
+        paid_downloads_are(stack, 0),
         within=45,
     )
     await checks.eventually(
         "get_status freeleech: on, VIP account, nothing queued, paid_downloads 0",
-        status_part(ha, ("freeleech",), freeleech_status(0, len(LOOKED_UP))),
+        status_part(ha, ("freeleech",), freeleech_status(0, len(looked_up(stack)))),
     )
-    await ha.update_entity(ALLOCATION_SENSOR)
+    await stack.poll_qbittorrent()
     await checks.eventually("ratio status = emergency", state_is(ha, STATUS_SENSOR, "emergency"))
+    raised = RAISED_TO * len(stack.clients)
     await checks.eventually(
-        f"seeding allocation sensor = {RAISED_TO}",
-        state_is(ha, ALLOCATION_SENSOR, str(RAISED_TO)),
+        f"seeding allocation sensor = {raised}"
+        + (" (the clients' total)" if several(stack) else ""),
+        state_is(ha, ALLOCATION_SENSOR, str(raised)),
     )
+    await check_client_sensors(stack, checks, "emergency", frozen=True)
     await checks.eventually(
         "emergency attributes: trigger_ratio 0.97, not manual, no hold-off",
         attributes_are(
@@ -747,7 +1021,11 @@ async def check_emergency(
         notified(
             ha,
             title="MAM ratio emergency",
-            says=("ratio 0.97", "stopped 2 paid MAM downloads", "force-started 2 seeds"),
+            says=(
+                "ratio 0.97",
+                f"stopped {plural(len(paid), 'paid MAM download')}",
+                f"force-started {plural(len(seeds), 'seed')}",
+            ),
         ),
     )
     await check_dashboard(
@@ -756,15 +1034,57 @@ async def check_emergency(
         "emergency",
         shots.path("emergency"),
         texts=(
-            "2 MAM downloads frozen",
+            frozen_text(len(paid)),
             "(paid)",
-            *PAID,
-            *SEEDS,
+            *paid,
+            *seeds,
             "Release freeze",
             await reason(ha),
         ),
-        absent=tuple(SPARED),  # the frozen list names no spared download
+        absent=tuple(spared),  # the frozen list names no spared download
         alert="info",
+    )
+
+
+async def check_client_sensors(stack: Stack, checks: Checks, step: str, *, frozen: bool) -> None:
+    """Each client's seeding allocation, frozen and force-started counts and ``get_status``
+    entry, the account's sensors their totals (SPEC §12); ``frozen``: during an emergency."""
+    prefs = float(RAISED_TO if frozen else QBT_PREFS["max_active_uploads"])
+    paid: Callable[[Client], float] = lambda c: len(named(stack, "freeze", client=c))  # noqa: E731
+    seeds: Callable[[Client], float] = lambda c: len(named(stack, "seed", client=c))  # noqa: E731
+    per_client = " on each client, the account's their sum" if several(stack) else ""
+    await checks.eventually(
+        f"{step}: seeding allocation {prefs:.0f}{per_client}",
+        totals_are(stack, "seeding_allocation", lambda _c: prefs, poll=True),
+    )
+    if frozen:
+        await checks.eventually(
+            f"{step}: frozen torrents = its paid downloads{per_client}",
+            totals_are(stack, "frozen_torrents", paid),
+        )
+        await checks.eventually(
+            f"{step}: force-started torrents = its seeds{per_client}",
+            totals_are(stack, "forced_torrents", seeds),
+        )
+    else:
+        for key in ("frozen_torrents", "forced_torrents"):
+            await checks.eventually(
+                f"{step}: {key} 0{per_client}", totals_are(stack, key, lambda _c: 0)
+            )
+    protection = "protected" if frozen else "idle"
+
+    def want(client: Client) -> dict[str, Any]:
+        counts = (paid(client), seeds(client)) if frozen else (0, 0)
+        return {
+            "name": client.name,
+            "protection": protection,
+            "frozen": counts[0],
+            "forced": counts[1],
+        }
+
+    await checks.eventually(
+        f"{step}: get_status emergency.clients: each client {protection}, its own counts",
+        client_status(stack, want),
     )
 
 
@@ -777,20 +1097,23 @@ def _available(ha: HomeAssistant, entity_id: str, *, want: bool) -> Callable[[],
     return probe
 
 
-async def check_recovery(stack: Stack, checks: Checks, before: QbtView, step: str) -> None:
-    """Step 4: ratio back above the threshold, everything is undone exactly."""
+async def check_recovery(stack: Stack, checks: Checks, before: Views, step: str) -> None:
+    """Step 4: ratio back above the threshold, everything is undone exactly, in every client."""
     ha = stack.ha
+    paid = named(stack, "freeze")
     stack.set_account(ACCOUNT_RECOVERED)
     await stack.poll_now()
     await checks.eventually(
         f"{step}: emergency binary sensor turns off", state_is(ha, EMERGENCY_ENTITY, "off")
     )
-    await checks.eventually(
-        f"{step}: qBittorrent torrents, tags and all preferences exactly as before the emergency",
-        restored_in_qbt(stack, before),
-        within=45,
-    )
-    await ha.update_entity(ALLOCATION_SENSOR)
+    for client in stack.clients:
+        await checks.eventually(
+            f"{step}: {qbt_name(stack, client)} torrents, tags and all preferences exactly as "
+            "before the emergency",
+            restored_in_qbt(stack, before, [client]),
+            within=45,
+        )
+    await stack.poll_qbittorrent()
     await checks.eventually(f"{step}: protection = idle", state_is(ha, PROTECTION_SENSOR, "idle"))
     empty: tuple[tuple[str, dict[str, Any]], ...] = (
         (FROZEN_SENSOR, {"torrents": [], "more": 0, "reasons": {}}),
@@ -805,17 +1128,23 @@ async def check_recovery(stack: Stack, checks: Checks, before: QbtView, step: st
         f"{step}: past emergency values not shown (since, trigger_ratio null)",
         attributes_are(ha, EMERGENCY_ENTITY, {"since": None, "trigger_ratio": None}),
     )
+    old = QBT_PREFS["max_active_uploads"] * len(stack.clients)
     await checks.eventually(
         f"{step}: seeding allocation sensor back to its old value",
-        state_is(ha, ALLOCATION_SENSOR, str(QBT_PREFS["max_active_uploads"])),
+        state_is(ha, ALLOCATION_SENSOR, str(old)),
     )
+    await check_client_sensors(stack, checks, step, frozen=False)
     await checks.eventually(
         f"{step}: blueprint automation notified the emergency end",
-        notified(ha, title="MAM ratio emergency is over", says=("resumed 2 paid MAM downloads",)),
+        notified(
+            ha,
+            title="MAM ratio emergency is over",
+            says=(f"resumed {plural(len(paid), 'paid MAM download')}",),
+        ),
     )
     await checks.eventually(
-        f"{step}: {PAID_DOWNLOADS_SENSOR} = {len(PAID)} again (the paid ones download again)",
-        paid_downloads_are(ha, len(PAID)),
+        f"{step}: {PAID_DOWNLOADS_SENSOR} = {len(paid)} again (the paid ones download again)",
+        paid_downloads_are(stack, len(paid)),
         within=45,
     )
 
@@ -835,14 +1164,21 @@ async def check_events_off(stack: Stack, checks: Checks) -> None:
 
 
 async def check_qbittorrent_down(
-    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+    stack: Stack, checks: Checks, before: Views, browser: Browser | None, shots: Screenshots
 ) -> None:
-    """Step 5: an emergency while qBittorrent is down says so; the freeze completes later."""
+    """Step 5: an emergency while a qBittorrent is down says so; the freeze completes later.
+
+    The first client is stopped. With several clients, the others are frozen meanwhile (one
+    unreachable client never blocks the others, SPEC §12), the account's frozen count is theirs
+    only, and the protection's reason names the client that is not protected.
+    """
     ha = stack.ha
-    await stack.stop_qbittorrent()
+    down, up = stack.first, stack.clients[1:]
+    paid, seeds = named(stack, "freeze"), named(stack, "seed")
+    await stack.stop_qbittorrent(down)
     stack.set_account(ACCOUNT_EMERGENCY)
     await ha.update_entity(RATIO_ENTITY)
-    step = "qBittorrent down"
+    step = "qBittorrent down" if not up else f"qBittorrent {down.name!r} down"
     await checks.eventually(
         f"{step}: emergency declared anyway", state_is(ha, EMERGENCY_ENTITY, "on")
     )
@@ -857,9 +1193,51 @@ async def check_qbittorrent_down(
         "not frozen" in (await reason(ha)).lower(),
         await reason(ha),
     )
-    await checks.eventually(
-        f"{step}: nothing claimed frozen (frozen torrents = 0)", state_is(ha, FROZEN_SENSOR, "0")
-    )
+    frozen_elsewhere = sorted(n for c in up for n in named(stack, "freeze", client=c))
+    if not up:
+        await checks.eventually(
+            f"{step}: nothing claimed frozen (frozen torrents = 0)",
+            state_is(ha, FROZEN_SENSOR, "0"),
+        )
+    else:
+
+        async def names_down() -> tuple[bool, object]:
+            said = await reason(ha)
+            named_up = [c.name for c in up if f"'{c.name}'" in said]
+            return f"'{down.name}'" in said and not named_up, said
+
+        await checks.eventually(
+            f"{step}: the reason names the client that is not protected, and only it",
+            names_down,
+        )
+        await checks.eventually(
+            f"{step}: {', '.join(repr(c.name) for c in up)} frozen as in SPEC 4 meanwhile "
+            "(one unreachable client blocks no other)",
+            frozen_in_qbt(stack, before, up),
+            within=45,
+        )
+        connected = down.entities.get("qbittorrent_connected", "<qbittorrent_connected>")
+        await checks.eventually(f"{step}: {connected} is off", state_is(ha, connected, "off"))
+        frozen_down = down.entities.get("frozen_torrents", "<frozen_torrents>")
+        await checks.eventually(
+            f"{step}: nothing claimed frozen in {down.name!r} ({frozen_down} = 0)",
+            state_is(ha, frozen_down, "0"),
+        )
+        await checks.eventually(
+            f"{step}: the account's frozen torrents = the others' only ({len(frozen_elsewhere)})",
+            state_is(ha, FROZEN_SENSOR, str(len(frozen_elsewhere))),
+        )
+        await checks.eventually(
+            f"{step}: get_status emergency.clients: {down.name!r} unreachable, the others "
+            "protected",
+            client_status(
+                stack,
+                lambda c: {
+                    "protection": "unreachable" if c is down else "protected",
+                    "frozen": 0 if c is down else len(named(stack, "freeze", client=c)),
+                },
+            ),
+        )
     await checks.eventually(
         f"{step}: the notification says downloads are NOT frozen",
         notified(
@@ -871,30 +1249,40 @@ async def check_qbittorrent_down(
         checks,
         "qbittorrent-down",
         shots.path("qbittorrent-down"),
-        texts=("No download is frozen.", "Still to do in qBittorrent", await reason(ha)),
+        texts=(
+            frozen_text(len(frozen_elsewhere)),
+            *frozen_elsewhere,
+            "Still to do in qBittorrent",
+            await reason(ha),
+        ),
         alert="error",
     )
 
-    await stack.restart_qbittorrent()
-    await ha.update_entity(*QBT_ENTITIES)  # the qBittorrent poll runs the emergency heartbeat
+    await stack.restart_qbittorrent(down)
+    await stack.poll_qbittorrent()  # the qBittorrent poll runs the emergency heartbeat
+    back = "qBittorrent back" if not up else f"qBittorrent {down.name!r} back"
     await checks.eventually(
-        "qBittorrent back: protection = protected",
+        f"{back}: protection = protected",
         state_is(ha, PROTECTION_SENSOR, "protected"),
         within=90,
     )
     await checks.eventually(
-        "qBittorrent back: the freeze completed as in SPEC 4", frozen_in_qbt(stack, before)
+        f"{back}: the freeze completed as in SPEC 4", frozen_in_qbt(stack, before)
     )
-    await check_lists(stack, checks, "qBittorrent back")
+    await check_lists(stack, checks, back)
     await checks.eventually(
-        "qBittorrent back: the notification says the freeze is now in place",
-        notified(ha, title="MAM ratio emergency", says=("Now in place", "stopped 2 paid")),
+        f"{back}: the notification says the freeze is now in place",
+        notified(
+            ha,
+            title="MAM ratio emergency",
+            says=("Now in place", f"stopped {len(paid)} paid", plural(len(seeds), "seed")),
+        ),
     )
     await check_recovery(stack, checks, before, "after the outage")
 
 
 async def check_hold_off(
-    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+    stack: Stack, checks: Checks, before: Views, browser: Browser | None, shots: Screenshots
 ) -> None:
     """Step 7: Trigger freeze, then Release freeze (buttons): the hold-off is visible."""
     ha = stack.ha
@@ -919,7 +1307,13 @@ async def check_hold_off(
     await checks.eventually(
         "manual freeze: the started event carries the counts",
         notified(
-            ha, title="MAM ratio emergency", says=("Manual freeze", "stopped 2 paid", "2 seeds")
+            ha,
+            title="MAM ratio emergency",
+            says=(
+                "Manual freeze",
+                f"stopped {len(named(stack, 'freeze'))} paid",
+                plural(len(named(stack, "seed")), "seed"),
+            ),
         ),
     )
     pressed = datetime.now(UTC)
@@ -990,7 +1384,7 @@ def _flat_with(options: dict[str, Any], want: dict[str, Any]) -> bool:
 
 
 async def check_purchase(
-    stack: Stack, checks: Checks, before: QbtView, browser: Browser | None, shots: Screenshots
+    stack: Stack, checks: Checks, before: Views, browser: Browser | None, shots: Screenshots
 ) -> None:
     """Step 6: with upload credit on, a purchase ends the emergency at the next poll."""
     ha, step = stack.ha, "purchase"
@@ -1149,7 +1543,7 @@ async def check_forms(
     confirm, page = await browser.wait_for(("Do you want to set up MAM Guard?",), within=15)
     if confirm:  # the frontend asks before it starts a flow from a link
         await browser.click("OK")
-    form_texts = ("MAM session cookie", "qBittorrent Web UI URL", "Advanced")
+    form_texts = ("MAM session cookie", "qBittorrent name", "qBittorrent Web UI URL", "Advanced")
     ok, page = await browser.wait_for(form_texts, within=30)
     checks.check(
         "setup form: rendered with its fields, no 'Translation error'",
@@ -1159,8 +1553,15 @@ async def check_forms(
     size = await browser.screenshot(shots.path("setup-form"))
     checks.check(f"setup form: screenshot ({size // 1024} KiB)", size > 20_000, size)
 
+    entry_texts = ("MAM FixtureUser", "Add qBittorrent client", *(c.name for c in stack.clients))
     ok, page = await browser.open(
-        "/config/integrations/integration/mam_guard", ("MAM FixtureUser",), within=30
+        "/config/integrations/integration/mam_guard", entry_texts, within=30
+    )
+    checks.check(
+        "integration page: the entry offers 'Add qBittorrent client' and lists its clients "
+        f"{[c.name for c in stack.clients]}",
+        ok,
+        {"url": page.url, "missing": page.missing(entry_texts)},
     )
     clicked = await browser.click("Configure")
     options_texts = ("MAM Guard options", "Emergency ratio threshold", "Submit")
@@ -1194,7 +1595,7 @@ async def run_checks(stack: Stack, screenshot: Path, results: Path | None) -> in
     started = time.monotonic()
     try:
         await check_setup(stack, checks)
-        before = await qbt_view(stack)
+        before = await qbt_views(stack)
     except Exception as err:  # nothing sensible can follow
         log(f"the setup checks stopped early: {err!r}")
         checks.check("setup checks completed", False, repr(err))
@@ -1207,6 +1608,7 @@ async def run_checks(stack: Stack, screenshot: Path, results: Path | None) -> in
                 checks.check("Chromium started", False, repr(err))
             steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                 ("normal", lambda: check_normal(stack, checks, browser, shots)),
+                ("clients", lambda: check_clients(stack, checks)),
                 ("freeleech", lambda: check_freeleech(stack, checks)),
                 ("emergency", lambda: check_emergency(stack, checks, before, browser, shots)),
                 ("recovery", lambda: check_recovery(stack, checks, before, "recovery")),

@@ -1,26 +1,31 @@
-"""The demo stack: MAM simulator, a real qBittorrent and a real Home Assistant, supervised.
+"""The demo stack: MAM simulator, real qBittorrents and a real Home Assistant, supervised.
 
 1. the MAM simulator (in this process) with the realistic rules pages, account ``FixtureUser``;
-2. ``qbittorrent-nox`` (``tests.support.qbt_daemon``) with the nine real torrents of
-   :data:`DEMO_TORRENTS`: two paid MAM downloads, one freeleech-tagged MAM download, three
-   untagged MAM downloads that MAM's search says are free for the account (freeleech, personal
-   freeleech, VIP), two MAM seeds and one download from another tracker; its queue and upload
-   limits are set low so an emergency visibly raises them. Every MAM torrent is registered at
-   the simulator's search with its flags, so mam_guard's freeleech lookups (SPEC §11) get MAM's
-   answers;
+2. ``qbittorrent-nox`` (``tests.support.qbt_daemon``), one per qBittorrent client of the account
+   (SPEC §12; ``--clients N``, see :func:`demo_clients`). The first, "Home" (the host's 4.5.2),
+   has the nine real torrents of :data:`DEMO_TORRENTS`: two paid MAM downloads, one
+   freeleech-tagged MAM download, three untagged MAM downloads that MAM's search says are free
+   for the account (freeleech, personal freeleech, VIP), two MAM seeds and one download from
+   another tracker. Each further one ("Seedbox", the 5.x build of the trixie chroot when
+   ``scripts/setup`` built it, else another 4.5.2) has :data:`SEEDBOX_TORRENTS`: one paid MAM
+   download and one MAM seed. Their queue and upload limits are set low so an emergency visibly
+   raises them. Every MAM torrent is registered at the simulator's search with its flags, so
+   mam_guard's freeleech lookups (SPEC §11) get MAM's answers;
 3. Home Assistant (``hass -c <dir>/config --skip-pip``) on 127.0.0.1 only, with trusted_networks
    (a browser on this machine needs no password), the YAML dashboard ``dashboards/mam_guard.yaml``
    and an automation from the notify blueprint. Onboarding and the mam_guard config entry go
    through HA's REST API like the UI's do (see :func:`write_ha_config` for the two things seeded
-   in ``.storage`` instead); a week of ratio statistics is imported so the graph has a history.
+   in ``.storage`` instead): the config flow adds the account with its first qBittorrent, the
+   subentry flow (*Add qBittorrent client*) each further one; a week of ratio statistics is
+   imported so the graph has a history.
 
-While the demo runs, :meth:`Stack.supervise` watches the two child processes: Home Assistant
-exiting ends the demo with its log tail; qBittorrent exiting (a crash, an OOM kill, someone's
-``kill``) is reported with its exit status and log, and qBittorrent is started again with the
-same profile and port, so its torrents and settings come back and mam_guard finishes whatever it
-could not do meanwhile. After :data:`QBT_MAX_RESTARTS` such restarts the demo stops instead: a
-demo whose qBittorrent keeps dying would only show errors. An outage on purpose (the e2e's
-"qBittorrent down" step) goes through :meth:`Stack.stop_qbittorrent` and
+While the demo runs, :meth:`Stack.supervise` watches the child processes: Home Assistant exiting
+ends the demo with its log tail; a qBittorrent exiting (a crash, an OOM kill, someone's ``kill``)
+is reported with its exit status and log, and it is started again with the same profile and
+port, so its torrents and settings come back and mam_guard finishes whatever it could not do
+meanwhile. After :data:`QBT_MAX_RESTARTS` such restarts of one qBittorrent the demo stops
+instead: a demo whose qBittorrent keeps dying would only show errors. An outage on purpose (the
+e2e's "qBittorrent down" step) goes through :meth:`Stack.stop_qbittorrent` and
 :meth:`Stack.restart_qbittorrent` and is not reported.
 """
 
@@ -30,7 +35,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 import contextlib
 import ctypes
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 import json
 import os
@@ -48,7 +53,14 @@ from aioqbt.client import APIClient, create_client
 
 from mam_simulator import MamSimulator
 from tests.support.mam_pages import default_pages
-from tests.support.qbt_daemon import QbtDaemon, free_port, start_qbt, stop_process
+from tests.support.qbt_daemon import (
+    TRIXIE_ROOT,
+    QbtDaemon,
+    available_flavours,
+    free_port,
+    start_qbt,
+    stop_process,
+)
 from tests.support.qbt_helpers import add_torrents, wait_states
 from tests.support.torrents import MAM_ANNOUNCE, OTHER_ANNOUNCE, TorrentFile, make_torrent
 
@@ -58,9 +70,19 @@ PREFIX = "mam_fixtureuser"  # entity id prefix: "MAM " + the simulator's usernam
 RATIO_ENTITY = f"sensor.{PREFIX}_ratio"
 EMERGENCY_ENTITY = f"binary_sensor.{PREFIX}_ratio_emergency"
 QBT_ENTITIES = (f"sensor.{PREFIX}_seeding_allocation", f"sensor.{PREFIX}_stalled_mam_torrents")
+# A qBittorrent client's entities (SPEC §12), on its own device: the unique_id ends with the key.
+CLIENT_KEYS = (
+    "seeding_allocation",
+    "stalled_torrents",
+    "frozen_torrents",
+    "forced_torrents",
+    "qbittorrent_connected",
+)
+SUBENTRY_QBITTORRENT = "qbittorrent"
+MAX_CLIENTS = 4
 AUTOMATION_ENTITY = "automation.mam_guard_emergency_notification"
 DASHBOARD_PATH = "mam-guard"
-QBT_MAX_RESTARTS = 3  # unexpected qBittorrent exits the demo recovers from (Stack.supervise)
+QBT_MAX_RESTARTS = 3  # unexpected exits of one qBittorrent the demo recovers from (supervise)
 DEMO_COOKIE = "demo-session-cookie"
 HA_USER, HA_PASSWORD = "demo", "demo-password"
 GiB = 1024**3
@@ -177,6 +199,78 @@ DEMO_TORRENTS = (
     DemoTorrent("MAM seed - The Martian.m4b", "seed", size=4 * 1024**2),
     DemoTorrent("Other tracker - debian-netinst.iso", "other", tracker=OTHER_ANNOUNCE),
 )
+# Each further qBittorrent (a seedbox): one paid MAM download and one MAM seed.
+SEEDBOX_TORRENTS = (
+    DemoTorrent("MAM paid download - Children of Time.m4b", "freeze", reason="paid"),
+    DemoTorrent("MAM seed - Station Eleven.m4b", "seed", size=4 * 1024**2),
+)
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    """One qBittorrent client of the demo account: its name in HA, its build, its torrents."""
+
+    name: str  # the subentry's title and its device's name (form field "name")
+    flavour: str  # "4" (the host's 4.5.2) or "5" (the trixie chroot's 5.x): tests.support
+    torrents: tuple[DemoTorrent, ...]
+
+
+def demo_clients(count: int, flavours: list[str] | None = None) -> tuple[DemoClient, ...]:
+    """The first client "Home" (4.5.2, every demo torrent), then "Seedbox", "Seedbox 3", ....
+
+    The seedboxes run qBittorrent 5.x when the trixie chroot has it (``scripts/setup``), so the
+    demo shows both API generations at once; else 4.5.2 again. Torrent names are unique over all
+    clients (the account's lists name them together).
+    """
+    if not 1 <= count <= MAX_CLIENTS:
+        raise ValueError(f"--clients must be 1 to {MAX_CLIENTS}, not {count}")
+    have = available_flavours() if flavours is None else flavours
+    seedbox_flavour = "5" if "5" in have else "4"
+    clients = [DemoClient("Home", "4", DEMO_TORRENTS)]
+    for number in range(2, count + 1):
+        name = "Seedbox" if number == 2 else f"Seedbox {number}"
+        suffix = "" if number == 2 else f" ({name})"
+        torrents = tuple(
+            replace(t, name=t.name.replace(".m4b", f"{suffix}.m4b")) for t in SEEDBOX_TORRENTS
+        )
+        clients.append(DemoClient(name, seedbox_flavour, torrents))
+    return tuple(clients)
+
+
+@dataclass
+class Client:
+    """A running qBittorrent of the demo and what HA made of it."""
+
+    spec: DemoClient
+    port: int
+    qbt: QbtDaemon | None = None
+    torrents: dict[str, DemoTorrent] = field(default_factory=dict)  # info hash -> torrent
+    subentry_id: str = ""  # the config subentry (type qbittorrent) HA made for it
+    entities: dict[str, str] = field(default_factory=dict)  # CLIENT_KEYS -> entity id
+    down_on_purpose: bool = False  # stop_qbittorrent(): the supervisor stays quiet
+    restarts: int = 0  # after an unexpected exit (see Stack.supervise)
+
+    @property
+    def name(self) -> str:
+        """Its name in HA (the subentry's title, the device's name)."""
+        return self.spec.name
+
+    @property
+    def daemon(self) -> QbtDaemon:
+        """The running qBittorrent."""
+        assert self.qbt is not None
+        return self.qbt
+
+    @property
+    def slug(self) -> str:
+        """For file names: "home", "seedbox", "seedbox-3"."""
+        return self.name.lower().replace(" ", "-")
+
+    def log_path(self) -> Path:
+        """qBittorrent's own log (its stdout says little), or its stdout when there is none."""
+        own = self.daemon.workdir / "profile" / "qBittorrent" / "data" / "logs" / "qbittorrent.log"
+        return own if own.exists() else self.daemon.log_path
+
 
 CONFIGURATION_YAML = """\
 # Written by scripts/demo/stack.py for the mam_guard demo; the whole folder is thrown away.
@@ -466,6 +560,43 @@ class HomeAssistant:
         entry_id: str = result["result"]["entry_id"]
         return entry_id
 
+    async def add_qbittorrent(self, entry_id: str, user_input: dict[str, Any]) -> None:
+        """Add a qBittorrent client to the entry through its subentry flow, as the UI does.
+
+        The entry's *Add qBittorrent client* button: ``POST .../subentries/flow`` with the
+        handler ``[entry_id, "qbittorrent"]`` shows the form, posting the form creates the
+        subentry (its id is not in the answer: see :meth:`subentries`).
+        """
+        flow = await self.request(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            {"handler": [entry_id, SUBENTRY_QBITTORRENT]},
+        )
+        if flow.get("type") != "form" or flow.get("step_id") != "user":
+            raise HaError(f"unexpected first subentry flow step: {flow}")
+        result = await self.request(
+            "POST", f"/api/config/config_entries/subentries/flow/{flow['flow_id']}", user_input
+        )
+        if result.get("type") != "create_entry":
+            raise HaError(f"the subentry flow did not add the qBittorrent: {result}")
+
+    async def subentries(self, entry_id: str) -> list[dict[str, Any]]:
+        """The entry's subentries (subentry_id, subentry_type, title, unique_id)."""
+        found: list[dict[str, Any]] = await self.ws_command(
+            {"type": "config_entries/subentries/list", "entry_id": entry_id}
+        )
+        return found
+
+    async def devices(self) -> list[dict[str, Any]]:
+        """The device registry."""
+        found: list[dict[str, Any]] = await self.ws_command({"type": "config/device_registry/list"})
+        return found
+
+    async def registry_entities(self) -> list[dict[str, Any]]:
+        """The entity registry."""
+        found: list[dict[str, Any]] = await self.ws_command({"type": "config/entity_registry/list"})
+        return found
+
     async def set_options(self, entry_id: str, changes: dict[str, Any]) -> None:
         """Change options through mam_guard's options flow, as the UI's *Configure* does.
 
@@ -576,27 +707,48 @@ def _is_number(value: str) -> bool:
 
 
 class Stack:
-    """The three services of the demo, started and stopped together."""
+    """The services of the demo, started and stopped together."""
 
-    def __init__(self, workdir: Path, *, ha_port: int, sim_port: int, qbt_port: int) -> None:
-        """Plan the stack in ``workdir``; :meth:`start` brings it up."""
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        ha_port: int,
+        sim_port: int,
+        qbt_ports: list[int],
+        clients: tuple[DemoClient, ...] | None = None,
+    ) -> None:
+        """Plan the stack in ``workdir`` (one qBittorrent per client and port); :meth:`start`."""
         self.dir = workdir
         self.ha_port = ha_port
         self.sim = MamSimulator()
         self.sim_port = sim_port
-        self.qbt_port = qbt_port
-        self.qbt: QbtDaemon | None = None
-        self.torrents: dict[str, DemoTorrent] = {}  # info hash -> torrent
+        specs = clients if clients is not None else demo_clients(len(qbt_ports))
+        if len(specs) != len(qbt_ports):
+            raise ValueError(f"{len(specs)} clients but {len(qbt_ports)} qBittorrent ports")
+        self.clients = [Client(spec, port) for spec, port in zip(specs, qbt_ports, strict=True)]
         self.ha = HomeAssistant(workdir / "config", ha_port, workdir / "logs" / "hass.out")
         self.entry_id = ""
-        self.qbt_down_on_purpose = False  # stop_qbittorrent(): the supervisor stays quiet
-        self.qbt_restarts = 0  # after an unexpected exit (see supervise)
+
+    @property
+    def first(self) -> Client:
+        """The account's first qBittorrent (the one the config flow's own form adds)."""
+        return self.clients[0]
 
     @property
     def daemon(self) -> QbtDaemon:
-        """The running qBittorrent."""
-        assert self.qbt is not None
-        return self.qbt
+        """The first qBittorrent."""
+        return self.first.daemon
+
+    @property
+    def torrents(self) -> dict[str, DemoTorrent]:
+        """Every demo torrent, over all clients: info hash -> torrent."""
+        return {h: t for client in self.clients for h, t in client.torrents.items()}
+
+    @property
+    def qbt_restarts(self) -> int:
+        """Restarts after unexpected exits, over all clients (see :meth:`supervise`)."""
+        return sum(client.restarts for client in self.clients)
 
     async def start(self) -> None:
         """Bring everything up; HA starts first (the slowest) while the others get ready."""
@@ -613,8 +765,9 @@ class Stack:
         self.record_pid("hass", self.ha.proc.pid)
         log(f"Home Assistant starting (log: {self.ha.log_path.relative_to(REPO)})")
         await self.start_simulator()
-        self.start_qbittorrent()  # blocks ~0.2 s: a Ctrl-C then still finds it in self.qbt
-        await self.add_torrents()
+        for client in self.clients:  # each blocks ~0.2 s: a Ctrl-C then still finds it
+            self.start_qbittorrent(client)
+        await asyncio.gather(*(self.add_torrents(client) for client in self.clients))
         await self.ha.wait_up()
         await self.ha.onboard()
         token_file = self.dir / "token"
@@ -625,16 +778,76 @@ class Stack:
         self.entry_id = await self.ha.add_mam_guard(
             {
                 "mam_id": DEMO_COOKIE,
-                "qbt_url": self.daemon.url,
-                "qbt_username": self.daemon.username,
-                "qbt_password": self.daemon.password,
-                "qbt_verify_ssl": True,
+                **self.client_form(self.first),
                 "advanced": {"mam_base_url": self.sim.base_url},
             }
         )
+        for client in self.clients[1:]:
+            await self.ha.add_qbittorrent(self.entry_id, self.client_form(client))
+            log(f"qBittorrent {client.name!r} added through the subentry flow")
+        await self.find_subentries()
         await self.ha.wait_state(RATIO_ENTITY, _is_number)
         await self.ha.wait_state(EMERGENCY_ENTITY, lambda s: s in {"on", "off"})
+        await self.find_client_entities()
         await self.seed_ratio_history()
+
+    @staticmethod
+    def client_form(client: Client) -> dict[str, Any]:
+        """A qBittorrent's fields of the setup form and of *Add qBittorrent client*."""
+        return {
+            "name": client.name,
+            "qbt_url": client.daemon.url,
+            "qbt_username": client.daemon.username,
+            "qbt_password": client.daemon.password,
+            "qbt_verify_ssl": True,
+        }
+
+    async def find_subentries(self) -> None:
+        """Note each client's subentry id (the flows' answers do not say it)."""
+        by_title = {
+            s["title"]: s["subentry_id"]
+            for s in await self.ha.subentries(self.entry_id)
+            if s["subentry_type"] == SUBENTRY_QBITTORRENT
+        }
+        for client in self.clients:
+            client.subentry_id = by_title.get(client.name, "")
+        if missing := [c.name for c in self.clients if not c.subentry_id]:
+            raise HaError(f"no qBittorrent subentry for {missing}; the entry has {by_title}")
+
+    async def find_client_entities(self, within: float = 60.0) -> None:
+        """Note each client's entities (CLIENT_KEYS), from the entity registry.
+
+        They are on the client's own device, in its subentry; the unique_id ends with the key.
+        A client whose entities do not all appear within ``within`` s is logged (the e2e checks
+        then say what is missing) rather than ending the demo.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            entities = await self.ha.registry_entities()
+            for client in self.clients:
+                mine = [
+                    e
+                    for e in entities
+                    if e.get("config_entry_id") == self.entry_id
+                    and e.get("config_subentry_id") == client.subentry_id
+                ]
+                client.entities = {
+                    key: e["entity_id"]
+                    for key in CLIENT_KEYS
+                    for e in mine
+                    if str(e.get("unique_id", "")).endswith(f"_{key}")
+                }
+            missing = {
+                c.name: sorted(set(CLIENT_KEYS) - c.entities.keys())
+                for c in self.clients
+                if len(c.entities) < len(CLIENT_KEYS)
+            }
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                log(f"qBittorrent clients still without all their entities: {missing}")
+                return
+            await asyncio.sleep(0.5)
 
     async def seed_ratio_history(self, hours: int = 7 * 24) -> None:
         """A week of hourly ratio statistics, so the week's graph is not a lone dot at first.
@@ -668,12 +881,28 @@ class Stack:
         )
 
     async def stop(self) -> None:
-        """Stop HA first (it may still talk to the others), then qBittorrent, then the simulator."""
+        """Stop HA first (it may still talk to the others), then qBittorrent, then the simulator.
+
+        A qBittorrent of the trixie chroot works in the chroot's /tmp: its logs are copied to
+        ``<dir>/logs`` first, then its folder is removed.
+        """
         with contextlib.suppress(Exception):
             await self.ha.stop()
-        if self.qbt is not None:
-            await asyncio.to_thread(stop_process, self.qbt.proc)
+        running = [c.qbt for c in self.clients if c.qbt is not None]
+        await asyncio.gather(*(asyncio.to_thread(stop_process, q.proc) for q in running))
+        for client in self.clients:
+            if client.qbt is not None and client.qbt.chroot is not None:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(self.keep_logs, client)
+                await asyncio.to_thread(shutil.rmtree, client.qbt.workdir, True)
         await self.sim.stop()
+
+    def keep_logs(self, client: Client) -> None:
+        """Copy a chroot qBittorrent's logs into ``<dir>/logs`` (its folder is removed)."""
+        daemon = client.daemon
+        for source in {daemon.log_path, client.log_path()}:
+            if source.exists():
+                shutil.copyfile(source, self.dir / "logs" / f"{client.slug}-{source.name}")
 
     async def start_simulator(self) -> None:
         """The MAM fake in this process: account FixtureUser, realistic pages, cookie rotation."""
@@ -683,25 +912,46 @@ class Stack:
         await self.sim.start("127.0.0.1", self.sim_port)
         log(f"MAM simulator on {self.sim.base_url}")
 
-    def start_qbittorrent(self) -> None:
-        """A hermetic qbittorrent-nox (every peer protocol off, trackers unreachable)."""
-        self.qbt = start_qbt(self.dir / "qbittorrent", port=self.qbt_port)
-        self.record_pid("qbittorrent-nox", self.qbt.proc.pid)
-        log(f"qBittorrent on {self.qbt.url} (started in {self.qbt.startup_s:.1f} s)")
+    def start_qbittorrent(self, client: Client) -> None:
+        """A hermetic qbittorrent-nox (every peer protocol off, trackers unreachable).
 
-    async def stop_qbittorrent(self) -> None:
-        """Stop qBittorrent on purpose (an outage to show); the supervisor does not restart it."""
-        self.qbt_down_on_purpose = True
-        await asyncio.to_thread(stop_process, self.daemon.proc)
-        log("qBittorrent stopped on purpose (an outage)")
+        The 4.5.2 one works in ``<dir>/qbittorrent`` (the first client) or
+        ``<dir>/qbittorrent-<name>``; the chroot's 5.x one in the chroot's /tmp, noted in
+        ``<dir>/chroot-workdirs`` for :func:`stop_leftovers`.
+        """
+        workdir = self.dir / (
+            "qbittorrent" if client is self.first else f"qbittorrent-{client.slug}"
+        )
+        client.qbt = start_qbt(workdir, port=client.port, flavour=client.spec.flavour)
+        if client.qbt.chroot is not None:
+            with (self.dir / "chroot-workdirs").open("a") as noted:
+                noted.write(f"{client.qbt.workdir}\n")
+        self.record_pid(f"qbittorrent-{client.slug}", client.qbt.proc.pid)
+        build = "5.x, trixie chroot" if client.spec.flavour == "5" else "4.5.2"
+        log(
+            f"qBittorrent {client.name!r} ({build}) on {client.qbt.url} "
+            f"(started in {client.qbt.startup_s:.1f} s)"
+        )
 
-    async def restart_qbittorrent(self, within: float = 30.0) -> None:
-        """Start qBittorrent again with the same command line: same profile, port and torrents.
+    def client(self, client: Client | None) -> Client:
+        """``client``, or the first one."""
+        return self.first if client is None else client
+
+    async def stop_qbittorrent(self, client: Client | None = None) -> None:
+        """Stop a qBittorrent on purpose (an outage to show); the supervisor does not restart it."""
+        client = self.client(client)
+        client.down_on_purpose = True
+        await asyncio.to_thread(stop_process, client.daemon.proc)
+        log(f"qBittorrent {client.name!r} stopped on purpose (an outage)")
+
+    async def restart_qbittorrent(self, client: Client | None = None, within: float = 30.0) -> None:
+        """Start a qBittorrent again with the same command line: same profile, port and torrents.
 
         ``start_qbt`` would rewrite qBittorrent.conf, losing the preferences set since (the
         demo's, or an emergency's): a restart must find them as a real restart would.
         """
-        daemon = self.daemon
+        client = self.client(client)
+        daemon = client.daemon
         home = daemon.inner(daemon.workdir)
         with daemon.log_path.open("ab") as out:
             proc = subprocess.Popen(  # noqa: S603, ASYNC220 - our own argv; returns at once
@@ -714,33 +964,38 @@ class Stack:
                 env={**os.environ, "HOME": home, "QBT_CONFIRM_LEGAL_NOTICE": "1"},
             )
         daemon.proc = proc
-        self.record_pid("qbittorrent-nox", proc.pid)
+        self.record_pid(f"qbittorrent-{client.slug}", proc.pid)
         deadline = time.monotonic() + within
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
             while True:
                 if proc.poll() is not None:
                     raise HaError(
-                        f"qBittorrent exited at once (rc {proc.returncode}): see {daemon.log_path}"
+                        f"qBittorrent {client.name!r} exited at once (rc {proc.returncode}): "
+                        f"see {daemon.log_path}"
                     )
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with session.get(f"{daemon.url}/api/v2/app/version"):
                         break  # any answer (403 before login): the Web UI is up
                 if time.monotonic() > deadline:
-                    raise HaError(f"qBittorrent did not come back within {within:.0f} s")
+                    raise HaError(
+                        f"qBittorrent {client.name!r} did not come back within {within:.0f} s"
+                    )
                 await asyncio.sleep(0.1)
-        self.qbt_down_on_purpose = False
-        log(f"qBittorrent started again (pid {proc.pid}, same profile, port and torrents)")
+        client.down_on_purpose = False
+        log(
+            f"qBittorrent {client.name!r} started again "
+            f"(pid {proc.pid}, same profile, port and torrents)"
+        )
 
-    def qbt_log(self) -> Path:
-        """qBittorrent's own log (its stdout says little), or its stdout when there is none."""
-        own = self.daemon.workdir / "profile" / "qBittorrent" / "data" / "logs" / "qbittorrent.log"
-        return own if own.exists() else self.daemon.log_path
+    def qbt_log(self, client: Client | None = None) -> Path:
+        """A qBittorrent's own log (its stdout says little), or its stdout when there is none."""
+        return self.client(client).log_path()
 
     async def supervise(self, interval: float = 1.0) -> None:
         """Watch the children until cancelled; raise HaError when the demo cannot go on.
 
-        Home Assistant exiting ends the demo. qBittorrent exiting unexpectedly is reported with
-        its exit status and log, then it is started again (see the module docstring).
+        Home Assistant exiting ends the demo. A qBittorrent exiting unexpectedly is reported
+        with its exit status and log, then it is started again (see the module docstring).
         """
         while True:
             await asyncio.sleep(interval)
@@ -750,48 +1005,50 @@ class Stack:
                     f"{self.ha.log_path.relative_to(REPO)} ends with:\n{self.ha.log_tail()}"
                 )
                 raise HaError(f"Home Assistant {ha_how}")
-            proc = self.daemon.proc
-            if proc.poll() is None or self.qbt_down_on_purpose:
-                continue
-            how = _how_it_ended(proc.returncode)
-            qbt_log = self.qbt_log()
-            tail = qbt_log.read_text(errors="replace").strip().splitlines()[-3:]
-            log(
-                f"qBittorrent (pid {proc.pid}) {how}. Until it is back, mam_guard cannot reach it "
-                "(during an emergency its protection sensor says so). "
-                f"{qbt_log.relative_to(REPO)} ends with:\n  " + "\n  ".join(tail)
-            )
-            if self.qbt_restarts >= QBT_MAX_RESTARTS:
-                raise HaError(
-                    f"qBittorrent died {self.qbt_restarts + 1} times: stopping the demo "
-                    f"(see {self.qbt_log().relative_to(REPO)})"
+            for client in self.clients:
+                proc = client.daemon.proc
+                if proc.poll() is None or client.down_on_purpose:
+                    continue
+                how = _how_it_ended(proc.returncode)
+                qbt_log = client.log_path()
+                tail = qbt_log.read_text(errors="replace").strip().splitlines()[-3:]
+                log(
+                    f"qBittorrent {client.name!r} (pid {proc.pid}) {how}. Until it is back, "
+                    "mam_guard cannot reach it (during an emergency its protection sensor says "
+                    f"so). {shown_path(qbt_log)} ends with:\n  " + "\n  ".join(tail)
                 )
-            self.qbt_restarts += 1
-            log(f"starting qBittorrent again (restart {self.qbt_restarts} of {QBT_MAX_RESTARTS})")
-            await self.restart_qbittorrent()
+                if client.restarts >= QBT_MAX_RESTARTS:
+                    raise HaError(
+                        f"qBittorrent {client.name!r} died {client.restarts + 1} times: stopping "
+                        f"the demo (see {shown_path(client.log_path())})"
+                    )
+                client.restarts += 1
+                log(
+                    f"starting qBittorrent {client.name!r} again "
+                    f"(restart {client.restarts} of {QBT_MAX_RESTARTS})"
+                )
+                await self.restart_qbittorrent(client)
 
     @contextlib.asynccontextmanager
-    async def qbt_client(self) -> AsyncIterator[APIClient]:
+    async def qbt_client(self, client: Client | None = None) -> AsyncIterator[APIClient]:
         """A logged-in aioqbt client (the unsafe jar keeps the SID cookie for an IP host)."""
+        daemon = self.client(client).daemon
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-            client = await create_client(
-                self.daemon.url + "/api/v2/",
-                self.daemon.username,
-                self.daemon.password,
-                http=session,
+            api = await create_client(
+                daemon.url + "/api/v2/", daemon.username, daemon.password, http=session
             )
-            async with client:
-                yield client
+            async with api:
+                yield api
 
-    async def add_torrents(self) -> None:
-        """Set the demo prefs, add the demo torrents and wait until they download or seed."""
-        data = self.daemon.workdir / "data"
+    async def add_torrents(self, client: Client) -> None:
+        """Set the demo prefs, add the client's torrents and wait until they download or seed."""
+        data = client.daemon.workdir / "data"
         groups: dict[tuple[tuple[str, ...], bool], list[TorrentFile]] = {}
-        for spec in DEMO_TORRENTS:
+        for spec in client.spec.torrents:
             made = make_torrent(
                 data, spec.name, spec.size, tracker=spec.tracker, with_data=spec.seeding
             )
-            self.torrents[made.info_hash] = spec
+            client.torrents[made.info_hash] = spec
             groups.setdefault((spec.tags, spec.seeding), []).append(made)
             if spec.on_mam:  # before mam_guard first sees it: its one lookup finds it
                 self.sim.add_torrent(
@@ -802,19 +1059,19 @@ class Stack:
                     fl_vip="fl_vip" in spec.flags,
                     title=spec.name.removesuffix(".m4b"),
                 )
-        async with self.qbt_client() as client:
-            await client.app.set_preferences(QBT_PREFS)
-            await client.transfer.set_speed_limits_mode(1)  # alternative speed limits on
+        async with self.qbt_client(client) as api:
+            await api.app.set_preferences(QBT_PREFS)
+            await api.transfer.set_speed_limits_mode(1)  # alternative speed limits on
             for (tags, _seeding), files in groups.items():
-                await add_torrents(client, self.daemon, files, tags=tags)
+                await add_torrents(api, client.daemon, files, tags=tags)
             await wait_states(
-                client,
+                api,
                 {
                     h: {"stalledUP", "uploading"} if t.seeding else {"stalledDL", "downloading"}
-                    for h, t in self.torrents.items()
+                    for h, t in client.torrents.items()
                 },
             )
-        log(f"qBittorrent has {len(self.torrents)} demo torrents")
+        log(f"qBittorrent {client.name!r} has {len(client.torrents)} demo torrents")
 
     def unanswered(self, status: dict[str, Any]) -> list[str]:
         """The MAM downloads mam_guard has not looked up yet (its ``get_status`` response given).
@@ -843,7 +1100,7 @@ class Stack:
                 log(f"MAM's answers still missing after {within:.0f} s: {missing}")
                 return False
             await asyncio.sleep(1)
-        await self.ha.update_entity(*QBT_ENTITIES)
+        await self.poll_qbittorrent()
         return True
 
     def record_pid(self, name: str, pid: int) -> None:
@@ -861,21 +1118,48 @@ class Stack:
         await self.ha.set_options(self.entry_id, changes)
         log(f"options saved through the options flow: {changes} (MAM Guard reloaded)")
 
+    def qbt_poll_entities(self) -> list[str]:
+        """Entities whose ``update_entity`` polls qBittorrent: each client's own sensors.
+
+        The account's sensors of the same keys are totals over the clients; their update alone
+        need not poll any qBittorrent, so each client's seeding allocation is updated too.
+        """
+        own = [e for c in self.clients if (e := c.entities.get("seeding_allocation"))]
+        return [*QBT_ENTITIES, *own]
+
+    async def poll_qbittorrent(self) -> None:
+        """Make mam_guard poll every qBittorrent now (its heartbeat) instead of in a minute."""
+        await self.ha.update_entity(*self.qbt_poll_entities())
+
     async def poll_now(self) -> None:
         """Make mam_guard poll MAM and qBittorrent now instead of in up to 5 minutes."""
         await self.ha.update_entity(RATIO_ENTITY)
         await asyncio.sleep(2)  # the emergency acts right after the account poll
-        await self.ha.update_entity(*QBT_ENTITIES)
+        await self.poll_qbittorrent()
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(REPO))
+    return str(path)
 
 
 def stop_leftovers(workdir: Path) -> None:
     """Stop children of an earlier run in ``workdir`` that outlived it (its launcher was killed).
 
-    Only pids listed in ``<workdir>/pids`` whose command line still names ``workdir`` are touched.
+    Only pids listed in ``<workdir>/pids`` whose command line still names ``workdir`` (or, for a
+    qBittorrent of the trixie chroot, its folder there, noted in ``<workdir>/chroot-workdirs``)
+    are touched; those folders are removed afterwards.
     """
     pids_file = workdir / "pids"
     if not pids_file.exists():
         return
+    noted = workdir / "chroot-workdirs"
+    chroot_dirs = [Path(line) for line in noted.read_text().split()] if noted.exists() else []
+    markers = [str(workdir)] + [
+        "/" + str(d.relative_to(TRIXIE_ROOT)) for d in chroot_dirs if d.is_relative_to(TRIXIE_ROOT)
+    ]
     for line in pids_file.read_text().splitlines():
         pid, name = int(line.split()[0]), line.split()[1]
         try:
@@ -886,7 +1170,7 @@ def stop_leftovers(workdir: Path) -> None:
             if "scripts.demo" in cmdline and pid != os.getpid():
                 raise HaError(f"a demo is still running in {workdir} (pid {pid}): stop it first")
             continue
-        if str(workdir) not in cmdline:
+        if not any(marker in cmdline for marker in markers):
             continue  # the pid was reused by something else
         log(f"stopping a leftover process of an earlier run: {pid} {cmdline[:80]}")
         with contextlib.suppress(ProcessLookupError):
@@ -895,6 +1179,8 @@ def stop_leftovers(workdir: Path) -> None:
                 time.sleep(0.1)
                 os.kill(pid, 0)
             os.kill(pid, signal.SIGKILL)
+    for folder in chroot_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_ha_config(config: Path, port: int) -> None:
