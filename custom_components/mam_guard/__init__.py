@@ -217,6 +217,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MamGuardConfigEntry) -> 
         )
         for sid, sub in _qbt_subentries(entry).items()
     }
+    freeleech.client_keys = frozenset(qbt_clients)
     rules = RulesCoordinator(hass, entry, client, store)
     economy = EconomyManager(
         hass,

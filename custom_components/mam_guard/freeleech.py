@@ -79,6 +79,10 @@ class FreeleechManager:
             client, self.queue, persist=self._save, clock=dt_util.utcnow
         )
         self._observed: dict[str, frozenset[str]] = {}
+        # The clients whose downloads make up the account's: until each has been read once
+        # since setup, the union is partial and nothing may be forgotten (a reload would
+        # otherwise drop one client's answers and ask MAM again).
+        self.client_keys: frozenset[str] = frozenset()
         self._task: asyncio.Task[None] | None = None  # the lookup in flight
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._started = self._closed = False
@@ -141,7 +145,8 @@ class FreeleechManager:
             return
         self._observed[client_key] = incomplete
         every = frozenset().union(*self._observed.values())
-        self.queue.observe(every, dt_util.utcnow())
+        complete = self.client_keys <= self._observed.keys()
+        self.queue.observe(every, dt_util.utcnow(), forget=complete)
         self._schedule()
 
     @callback

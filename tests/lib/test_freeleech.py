@@ -409,3 +409,17 @@ def test_from_dict_past_pause_is_dropped_and_bounds_apply() -> None:
     tiny = LookupQueue.from_dict(data, now=later, max_tracked=2)
     assert [n for n in range(6) if tiny.known(h(n))] == []
     assert tiny.pending() == [h(3), h(4)]
+
+
+def test_observe_without_forget_keeps_what_a_partial_view_lacks() -> None:
+    """Until every client was read, the union is partial: nothing is forgotten, new ones queue."""
+    queue = LookupQueue()
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    queue.observe([a, b], T0)
+    queue.record(a, None, T0)
+    queue.record(b, None, T0)
+    queue.observe([a, c], T0, forget=False)  # the client holding b not read yet
+    assert queue.known(b) is not None
+    assert queue.is_pending(c)
+    queue.observe([a, c], T0)  # every client read: b left qBittorrent
+    assert queue.known(b) is None

@@ -216,13 +216,16 @@ class LookupQueue:
 
     # -- what the caller tells the queue -----------------------------------------------------
 
-    def observe(self, hashes: Iterable[str], now: datetime) -> None:
+    def observe(self, hashes: Iterable[str], now: datetime, *, forget: bool = True) -> None:
         """The incomplete MAM torrents in qBittorrent now (all clients of the account).
 
-        New ones are queued for a first lookup; every torrent not in ``hashes`` is forgotten
-        (answer and pending lookup). Hashes are compared in lower case; invalid ones are ignored.
+        New ones are queued for a first lookup; with ``forget``, every torrent not in ``hashes``
+        is forgotten (answer and pending lookup) — pass False while ``hashes`` may be partial (a
+        client not read yet). Hashes are compared in lower case; invalid ones are ignored.
         """
         current = {h.lower() for h in hashes if is_info_hash(h)}
+        if not forget:
+            current |= self._answers.keys() | self._pending.keys()
         if not self._answers.keys() <= current:
             self._answers = {h: a for h, a in self._answers.items() if h in current}
             self.revision += 1
