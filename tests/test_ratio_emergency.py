@@ -216,9 +216,13 @@ async def test_freeze_on_low_ratio_and_exact_restore(
     # A paid MAM download added during the emergency is frozen by the next heartbeat.
     late = make_torrent(data_dir(qbittorrent), "late.m4b", 999, with_data=False)
     await add_torrents(qbt_api, qbittorrent, [late])
-    await only_client(entry).coordinator.async_refresh()  # the minute heartbeat sees it loading
+    coordinator = only_client(entry).coordinator
+    await coordinator.async_refresh()  # the minute heartbeat, usually while it is still loading
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert only_client(entry).coordinator.update_interval == timedelta(seconds=10)
+    # How fast qBittorrent reads the new torrent is a race: the rule, whichever way it went, is
+    # "look again in 10 s while a MAM torrent is loading during an emergency".
+    loading = only_client(entry).adapter.view().loading_mam > 0
+    assert coordinator.update_interval == timedelta(seconds=10 if loading else 60)
     await settle(qbt_api, lambda t: t[late.info_hash][0] not in {"checkingResumeData", "unknown"})
     await only_client(entry).coordinator.async_refresh()  # the quick re-check
     await hass.async_block_till_done(wait_background_tasks=True)
